@@ -1,0 +1,52 @@
+# Catena: `make run` serves the app with demo data, `make test` runs the suite.
+# Everything is installed into .venv from the pinned requirements files.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test test-sqlite test-postgresql translations compile-translations clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.requirements: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.requirements-test: requirements-test.txt $(VENV)/.requirements
+	$(BIN)/pip install --quiet -r requirements-test.txt
+	touch $@
+
+compile-translations: $(VENV)/.requirements
+	$(BIN)/pybabel compile --use-fuzzy -d translations
+
+run: $(VENV)/.requirements compile-translations
+	$(FLASK) db upgrade
+	$(FLASK) demo load --if-empty
+	@echo ""
+	@echo "Catena is at http://$(HOST):$(PORT)/  (stop with Ctrl+C)"
+	@$(FLASK) demo logins
+	@echo ""
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.requirements-test compile-translations
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== again on PostgreSQL: $$TEST_DATABASE_URL"; \
+		$(BIN)/python -m pytest $(PYTEST_ARGS); \
+	else \
+		echo "(TEST_DATABASE_URL not set: PostgreSQL run skipped)"; \
+	fi
+
+# Refresh the message catalogue after adding or changing user-facing strings.
+translations: $(VENV)/.requirements
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --sort-by-file --no-wrap --omit-header .
+	$(BIN)/pybabel update -q -i translations/messages.pot -d translations --no-wrap --ignore-obsolete
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,69 @@
+"""Catena: keep the partners of the delivery chain to the service promised to customers.
+
+`create_app()` wires configuration, extensions, blueprints, commands and error handling. It
+never writes data and nothing here creates an application at import time.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from app.config import ROOT_DIR, Config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    config = config or Config()
+    app = Flask(
+        __name__,
+        instance_path=str(config.INSTANCE_DIR),
+        template_folder=str(ROOT_DIR / "templates"),
+        static_folder=str(ROOT_DIR / "static"),
+    )
+    app.config.from_object(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from app import extensions
+
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(
+        app, extensions.db, directory=str(ROOT_DIR / "migrations"),
+        render_as_batch=True, compare_type=True,  # batch mode lets SQLite alter tables
+    )
+    extensions.csrf.init_app(app)
+
+    from app import i18n, security
+    from app.auth import sessions
+
+    # Order matters: the write transaction opens before anything (the session loader) reads.
+    security.init_app(app)
+    i18n.init_app(app)
+    sessions.init_app(app)
+
+    _register_blueprints(app)
+
+    from app.errors import register_error_handlers
+
+    register_error_handlers(app)
+
+    from app.cli import register_commands
+
+    register_commands(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app import api as api_core
+    from app.auth.views import bp as auth_bp
+    from app.auth.admin_views import bp as admin_bp
+    from app.views import bp as core_bp
+    from suppliers.api import blp as suppliers_api
+    from suppliers.views import bp as suppliers_bp
+
+    app.register_blueprint(core_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(suppliers_bp)
+
+    api_core.init_app(app)
+    api_core.register(suppliers_api)

@@ -1,0 +1,49 @@
+"""Roles and permissions: the single table that says who may do what.
+
+Views and API handlers ask for a permission, never for a role, so a new role or a changed
+duty is one edit here.
+"""
+from __future__ import annotations
+
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    QUALITY_MANAGER = "quality_manager"
+    AUDITOR = "auditor"
+    OPERATOR = "operator"
+    VIEWER = "viewer"
+
+
+ROLE_LABELS = {
+    Role.ADMIN: _l("Administrator"),
+    Role.QUALITY_MANAGER: _l("Quality manager"),
+    Role.AUDITOR: _l("Auditor"),
+    Role.OPERATOR: _l("Operator (customer care)"),
+    Role.VIEWER: _l("Viewer"),
+}
+
+_EVERYONE = frozenset(Role)
+_QUALITY_OFFICE = frozenset({Role.ADMIN, Role.QUALITY_MANAGER})
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "suppliers.view": _EVERYONE,
+    "suppliers.edit": _QUALITY_OFFICE,
+    "suppliers.change_status": _QUALITY_OFFICE,
+    "suppliers.archive": _QUALITY_OFFICE,
+    "suppliers.view_certificates": _EVERYONE,
+    "changelog.view": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.AUDITOR}),
+    "users.manage": frozenset({Role.ADMIN}),
+}
+
+
+def role_can(role: str, permission: str) -> bool:
+    try:
+        allowed = PERMISSIONS[permission]
+    except KeyError:
+        # A typo in a permission name must not silently open or close a route.
+        raise LookupError(f"unknown permission {permission!r}") from None
+    return role in allowed

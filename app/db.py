@@ -1,0 +1,122 @@
+"""Database foundations shared by every domain.
+
+- the declarative base with a constraint naming convention, so Alembic can name, compare and
+  drop constraints the same way on SQLite and PostgreSQL;
+- `UTCDateTime`, which stores timezone-aware UTC and gives it back aware on both engines;
+- SQLite connection set-up: foreign keys, WAL, a busy timeout, and write transactions opened
+  with BEGIN IMMEDIATE so that concurrent writers queue instead of failing;
+- `unit_of_work()`, the one place where a view, an API call, a job or a command commits.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: Milliseconds a SQLite connection waits for a lock before giving up.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+#: Execution option that asks for a write transaction (BEGIN IMMEDIATE on SQLite).
+WRITE_TRANSACTION = {"catena_write": True}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A point in time, stored in UTC, always returned timezone-aware.
+
+    Naive datetimes are refused: a time without a zone is ambiguous, and the edges (forms,
+    imports, the API) are where a zone gets attached.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(dt.timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+@event.listens_for(Engine, "connect")
+def _configure_sqlite(dbapi_connection, connection_record):
+    if type(dbapi_connection).__module__ != "sqlite3":
+        return
+    # Let SQLAlchemy, not pysqlite, emit BEGIN: pysqlite's own transaction handling breaks
+    # SAVEPOINT and cannot open BEGIN IMMEDIATE (SQLAlchemy's documented workaround).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+@event.listens_for(Engine, "begin")
+def _begin_sqlite(conn):
+    if conn.dialect.name != "sqlite":
+        return
+    # A deferred transaction that reads and then writes fails at once with "database is
+    # locked" if another writer committed in between; BEGIN IMMEDIATE takes the write lock
+    # up front and waits up to busy_timeout for it instead.
+    if conn.get_execution_options().get("catena_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
+
+
+def begin_write() -> None:
+    """Open the session's transaction as a write transaction, if none is open yet."""
+    if db.session().get_transaction() is None:
+        db.session.connection(execution_options=WRITE_TRANSACTION)
+
+
+@contextlib.contextmanager
+def unit_of_work() -> Iterator[None]:
+    """Run the enclosed service calls as one unit: commit if they succeed, roll back if not.
+
+    Services only flush; the view, API handler, job or command around them opens this once.
+    """
+    begin_write()
+    try:
+        yield
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise

@@ -416,7 +416,7 @@ def _validate_contact(values: dict) -> dict:
             "is_primary": bool(values.get("is_primary"))}
 
 
-def _make_only_primary(supplier: Supplier, contact: Contact) -> None:
+def _make_only_primary(supplier: Supplier, contact: Contact | None) -> None:
     for other in supplier.contacts:
         if other is not contact and other.is_primary:
             other.is_primary = False
@@ -425,15 +425,15 @@ def _make_only_primary(supplier: Supplier, contact: Contact) -> None:
 
 
 def add_contact(supplier: Supplier, values: dict, actor) -> Contact:
+    """Add a contact; the first one, or one marked primary, becomes the primary contact."""
     cleaned = _validate_contact(values)
     attribute_changes(actor)
     if not supplier.contacts:
         cleaned["is_primary"] = True
-    contact = Contact(supplier=supplier, **{k: v for k, v in cleaned.items() if k != "is_primary"})
-    db.session.add(contact)
-    if cleaned["is_primary"]:
-        _make_only_primary(supplier, contact)
-        contact.is_primary = True
+    elif cleaned["is_primary"]:
+        _make_only_primary(supplier, None)
+    contact = Contact(**cleaned)
+    supplier.contacts.append(contact)
     db.session.flush()
     return contact
 

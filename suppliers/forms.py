@@ -8,6 +8,7 @@ from wtforms import BooleanField, DateField, HiddenField, SelectField, SelectMul
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from app.forms import choices
 from app.i18n import country_names
 from suppliers.models import CHAIN_ROLE_LABELS, RISK_CLASS_LABELS, STATUS_LABELS
 
@@ -18,19 +19,19 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 def _country_choices():
-    return [("", "—")] + list(country_names().items())
+    return choices([("", "—"), *country_names().items()])
 
 
 def _role_choices():
-    return [(code.value, label) for code, label in CHAIN_ROLE_LABELS.items()]
+    return choices((code.value, label) for code, label in CHAIN_ROLE_LABELS.items())
 
 
 def _risk_choices():
-    return [(code.value, label) for code, label in RISK_CLASS_LABELS.items()]
+    return choices((code.value, label) for code, label in RISK_CLASS_LABELS.items())
 
 
 def _status_choices():
-    return [(code.value, label) for code, label in STATUS_LABELS.items()]
+    return choices((code.value, label) for code, label in STATUS_LABELS.items())
 
 
 class SupplierForm(FlaskForm):
@@ -99,6 +100,6 @@ class SupplierFilterForm(FlaskForm):
     role = SelectMultipleField(_l("Chain role"), choices=_role_choices)
     status = SelectMultipleField(_l("Status"), choices=_status_choices)
     risk = SelectMultipleField(_l("Risk class"), choices=_risk_choices)
-    country = SelectMultipleField(_l("Country"), choices=lambda: list(country_names().items()))
-    archived = SelectField(_l("Archived"), choices=[("", _l("Hide archived")), ("include", _l("Include archived")),
-                                                    ("only", _l("Archived only"))])
+    country = SelectMultipleField(_l("Country"), choices=lambda: choices(country_names().items()))
+    archived = SelectField(_l("Archived"), choices=choices([("", _l("Hide archived")), ("include", _l("Include archived")),
+                                                            ("only", _l("Archived only"))]))

@@ -11,6 +11,7 @@ from app.auth.access import permission_required
 from app.changelog import history_for
 from app.db import db, unit_of_work
 from app.errors import Conflict, ServiceError
+from app.forms import choices, show_service_errors
 from app.i18n import today
 from app.pagination import BadCursor
 from app.uploads import discard, store_upload, stored_path
@@ -67,18 +68,6 @@ def with_supplier(permission: str):
     return decorator
 
 
-def _place_errors(form, exc: ServiceError) -> None:
-    """Put a service's field messages beside the form's fields; the rest become a flash."""
-    unplaced = []
-    for name, message in exc.fields.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = list(field.errors) + [message]
-        else:
-            unplaced.append(str(message))
-    flash(" ".join(unplaced) or str(exc.message), "danger")
-
-
 def _actor():
     return current_user._get_current_object()
 
@@ -129,7 +118,7 @@ def create():
             with unit_of_work():
                 supplier = services.create_supplier(form.values(), _actor())
         except ServiceError as exc:
-            _place_errors(form, exc)
+            show_service_errors(form, exc)
         else:
             flash(_("Supplier %(code)s registered.", code=supplier.code), "success")
             return redirect(url_for("suppliers.detail", code=supplier.code))
@@ -141,7 +130,7 @@ def create():
 def detail(supplier: Supplier):
     status_form = StatusForm(version=supplier.version)
     allowed = STATUS_TRANSITIONS[SupplierStatus(supplier.status)]
-    status_form.status.choices = [(s.value, STATUS_LABELS[s]) for s in SupplierStatus if s in allowed]
+    status_form.status.choices = choices((s.value, STATUS_LABELS[s]) for s in SupplierStatus if s in allowed)
     history = history_for("suppliers", supplier.id) if current_user.can("changelog.view") else None
     return render_template(
         "suppliers/detail.html", supplier=supplier, chain=services.chain_of(supplier),
@@ -167,7 +156,7 @@ def edit(supplier: Supplier):
             flash(str(exc.message), "danger")
             return render_template("suppliers/form.html", form=form, supplier=supplier), 409
         except ServiceError as exc:
-            _place_errors(form, exc)
+            show_service_errors(form, exc)
         else:
             flash(_("Changes to %(code)s saved.", code=supplier.code), "success")
             return redirect(url_for("suppliers.detail", code=supplier.code))
@@ -185,7 +174,7 @@ def _int_or_none(value):
 @with_supplier("suppliers.change_status")
 def change_status(supplier: Supplier):
     form = StatusForm()
-    form.status.choices = [(s.value, STATUS_LABELS[s]) for s in SupplierStatus]
+    form.status.choices = choices((s.value, STATUS_LABELS[s]) for s in SupplierStatus)
     if form.validate_on_submit():
         try:
             with unit_of_work():
@@ -193,7 +182,7 @@ def change_status(supplier: Supplier):
                                        qualified_until=form.qualified_until.data, today=today(),
                                        expected_version=_int_or_none(form.version.data))
         except ServiceError as exc:
-            _place_errors(form, exc)
+            show_service_errors(form, exc)
         else:
             flash(_("Status of %(code)s changed to %(status)s.", code=supplier.code,
                     status=STATUS_LABELS[SupplierStatus(supplier.status)]), "success")
@@ -230,11 +219,12 @@ def restore(supplier: Supplier):
 
 # Contacts -------------------------------------------------------------------------------
 
-def _contact_of(supplier: Supplier, contact_id: int) -> Contact:
-    contact = db.session.get(Contact, contact_id)
-    if contact is None or contact.supplier_id != supplier.id:
+def _record_of(supplier: Supplier, model, record_id: int):
+    """A contact or certificate of this supplier; 404 for another supplier's (no IDOR)."""
+    record = db.session.get(model, record_id)
+    if record is None or record.supplier_id != supplier.id:
         abort(404)
-    return contact
+    return record
 
 
 @bp.route("/<code>/contacts/new", methods=["GET", "POST"])
@@ -246,7 +236,7 @@ def add_contact(supplier: Supplier):
             with unit_of_work():
                 services.add_contact(supplier, form.data, _actor())
         except ServiceError as exc:
-            _place_errors(form, exc)
+            show_service_errors(form, exc)
         else:
             flash(_("Contact added."), "success")
             return redirect(url_for("suppliers.detail", code=supplier.code, _anchor="contacts"))
@@ -256,14 +246,14 @@ def add_contact(supplier: Supplier):
 @bp.route("/<code>/contacts/<int:contact_id>", methods=["GET", "POST"])
 @with_supplier("suppliers.edit")
 def edit_contact(supplier: Supplier, contact_id: int):
-    contact = _contact_of(supplier, contact_id)
+    contact = _record_of(supplier, Contact, contact_id)
     form = ContactForm(obj=contact)
     if form.validate_on_submit():
         try:
             with unit_of_work():
                 services.update_contact(contact, form.data, _actor())
         except ServiceError as exc:
-            _place_errors(form, exc)
+            show_service_errors(form, exc)
         else:
             flash(_("Contact saved."), "success")
             return redirect(url_for("suppliers.detail", code=supplier.code, _anchor="contacts"))
@@ -274,7 +264,7 @@ def edit_contact(supplier: Supplier, contact_id: int):
 @bp.route("/<code>/contacts/<int:contact_id>/delete", methods=["POST"])
 @with_supplier("suppliers.edit")
 def remove_contact(supplier: Supplier, contact_id: int):
-    contact = _contact_of(supplier, contact_id)
+    contact = _record_of(supplier, Contact, contact_id)
     if ConfirmForm().validate_on_submit():
         with unit_of_work():
             services.remove_contact(contact, _actor())
@@ -283,13 +273,6 @@ def remove_contact(supplier: Supplier, contact_id: int):
 
 
 # Certificates ---------------------------------------------------------------------------
-
-def _certificate_of(supplier: Supplier, certificate_id: int) -> Certificate:
-    certificate = db.session.get(Certificate, certificate_id)
-    if certificate is None or certificate.supplier_id != supplier.id:
-        abort(404)
-    return certificate
-
 
 @bp.route("/<code>/certificates/new", methods=["GET", "POST"])
 @with_supplier("suppliers.edit")
@@ -306,7 +289,7 @@ def add_certificate(supplier: Supplier):
                 services.add_certificate(supplier, form.data, stored, _actor())
         except ServiceError as exc:
             discard(stored.stored_name if stored else None)
-            _place_errors(form, exc)
+            show_service_errors(form, exc)
             status = 422
         except BaseException:
             discard(stored.stored_name if stored else None)
@@ -322,7 +305,7 @@ def add_certificate(supplier: Supplier):
 @bp.route("/<code>/certificates/<int:certificate_id>/file")
 @with_supplier("suppliers.view_certificates")
 def certificate_file(supplier: Supplier, certificate_id: int):
-    certificate = _certificate_of(supplier, certificate_id)
+    certificate = _record_of(supplier, Certificate, certificate_id)
     if not certificate.stored_name:
         abort(404)
     try:
@@ -339,7 +322,7 @@ def certificate_file(supplier: Supplier, certificate_id: int):
 @bp.route("/<code>/certificates/<int:certificate_id>/delete", methods=["POST"])
 @with_supplier("suppliers.edit")
 def remove_certificate(supplier: Supplier, certificate_id: int):
-    certificate = _certificate_of(supplier, certificate_id)
+    certificate = _record_of(supplier, Certificate, certificate_id)
     if ConfirmForm().validate_on_submit():
         with unit_of_work():
             stored_name = services.remove_certificate(certificate, _actor())

@@ -14,6 +14,7 @@ from app.auth.roles import ROLE_LABELS
 from app.changelog import history_for
 from app.db import db, unit_of_work
 from app.errors import ServiceError
+from app.forms import show_service_errors
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -23,17 +24,6 @@ def _load_user(user_id: int) -> User:
     if user is None:
         abort(404)
     return user
-
-
-def _show_errors(form, exc: ServiceError) -> None:
-    placed = False
-    for name, message in exc.fields.items():
-        field = getattr(form, name, None)
-        if field is not None:
-            field.errors = list(field.errors) + [message]
-            placed = True
-    if not placed:
-        flash(str(exc.message), "danger")
 
 
 @bp.route("/users")
@@ -53,7 +43,7 @@ def create_user():
                 user = services.create_user(form.email.data, form.name.data, form.role.data,
                                             form.password.data, actor=current_user._get_current_object())
         except ServiceError as exc:
-            _show_errors(form, exc)
+            show_service_errors(form, exc)
         else:
             flash(_("User %(email)s created.", email=user.email), "success")
             return redirect(url_for("admin.user", user_id=user.id))
@@ -71,7 +61,7 @@ def user(user_id: int):
                 services.update_user(user, name=form.name.data, role=form.role.data,
                                      is_active=form.is_active.data, actor=current_user._get_current_object())
         except ServiceError as exc:
-            _show_errors(form, exc)
+            show_service_errors(form, exc)
         else:
             flash(_("Changes saved."), "success")
             return redirect(url_for("admin.user", user_id=user.id))

@@ -7,6 +7,7 @@ from wtforms import BooleanField, EmailField, HiddenField, PasswordField, Select
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from app.auth.roles import ROLE_LABELS
+from app.forms import choices
 
 
 class LoginForm(FlaskForm):
@@ -25,12 +26,12 @@ class ChangePasswordForm(FlaskForm):
 
 
 class LanguageForm(FlaskForm):
-    locale = SelectField(_l("Language"), choices=[("en", "English"), ("it", "Italiano")])
+    locale = SelectField(_l("Language"), choices=choices([("en", "English"), ("it", "Italiano")]))
     next = HiddenField()
 
 
 def _role_choices():
-    return [(code.value, label) for code, label in ROLE_LABELS.items()]
+    return choices((code.value, label) for code, label in ROLE_LABELS.items())
 
 
 class UserCreateForm(FlaskForm):

@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import enum
+import re
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, JSON, event, inspect, insert, select
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, event, insert, inspect, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.db import UTCDateTime, db, utcnow
@@ -42,17 +43,35 @@ class ChangeLogEntry(db.Model):
     actor = relationship("User", foreign_keys=[actor_id])
 
 
+#: Change-logged models by table name, to present their entries (labels, value formats).
+LOGGED_MODELS: dict[str, type] = {}
+
+
 class ChangeLogged:
     """Mixin: changes to this model's columns are written to the change log.
 
     `__changelog_exclude__` names columns not worth logging (timestamps, version counters);
-    `__changelog_collections__` names relationships whose membership is logged as a list of
-    the members' `str()`; `changelog_owner()` lets a child record (a contact) log under its
-    parent (the supplier) so that the parent's page shows the whole story.
+    primary keys and `__changelog_owner_key__` are never logged. `__changelog_collections__`
+    names relationships whose membership is logged as a list of the members' `str()`;
+    `changelog_owner()` lets a child record (a contact) log under its parent (the supplier) so
+    that the parent's page shows the whole story. `__changelog_labels__` gives readers the
+    field names in their language, `__changelog_values__` the labels of coded values, and
+    `__changelog_kind__` the name of the record kind (e.g. "Contact").
     """
 
     __changelog_exclude__: tuple[str, ...] = ()
     __changelog_collections__: tuple[str, ...] = ()
+    __changelog_owner_key__: str | None = None
+    #: Foreign-key column → relationship: logged as the related record's label, not its id.
+    __changelog_references__: dict[str, str] = {}
+    __changelog_kind__ = None
+    __changelog_labels__: dict = {}
+    __changelog_values__: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__tablename__" in cls.__dict__:
+            LOGGED_MODELS[cls.__tablename__] = cls
 
     def changelog_label(self) -> str:
         return str(self)
@@ -87,7 +106,9 @@ def _plain(value: Any) -> Any:
 
 
 def _column_changes(obj, state, action: str) -> dict[str, list]:
-    exclude = set(obj.__changelog_exclude__)
+    exclude = set(obj.__changelog_exclude__) | {c.key for c in state.mapper.primary_key}
+    if obj.__changelog_owner_key__:
+        exclude.add(obj.__changelog_owner_key__)
     changes: dict[str, list] = {}
     for attr in state.mapper.column_attrs:
         key = attr.key
@@ -107,6 +128,19 @@ def _column_changes(obj, state, action: str) -> dict[str, list]:
             new = history.added[0] if history.added else None
             if _plain(old) != _plain(new):
                 changes[key] = [_plain(old), _plain(new)]
+    for key, relationship_name in obj.__changelog_references__.items():
+        if key not in changes:
+            continue
+        history = state.attrs[relationship_name].history
+        label = lambda related: related.changelog_label() if related is not None else None  # noqa: E731
+        if action == "create":
+            changes[key] = [None, label(getattr(obj, relationship_name))]
+        elif action == "delete":
+            changes[key] = [label((history.deleted or history.unchanged or [None])[0]), None]
+        else:
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
+            changes[key] = [label(old), label(new)]
     for key in obj.__changelog_collections__:
         history = state.attrs[key].history
         if action == "update" and not history.has_changes():
@@ -181,3 +215,66 @@ def history_for(entity_type: str, entity_id, limit: int = 200) -> list[ChangeLog
         .limit(limit)
     )
     return list(db.session.scalars(stmt))
+
+
+# Reading the log --------------------------------------------------------------------------
+
+_CHILD_FIELD = re.compile(r"^(\w+)\[([^\]]+)\]\.(\w+)$")
+
+
+def _field_order(model, field: str) -> int:
+    if model is None:
+        return 10_000
+    keys = [c.key for c in model.__mapper__.column_attrs] + list(model.__changelog_collections__)
+    return keys.index(field) if field in keys else 10_000
+
+
+def _format_value(model, field: str, value) -> str:
+    """A logged value as a reader wants it: labels for codes, dates in their language."""
+    from flask_babel import format_date, format_datetime
+    from flask_babel import gettext as _
+
+    if value is None or value == []:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(_format_value(model, field, item) for item in value)
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    labels = (model.__changelog_values__ if model is not None else {}).get(field)
+    if labels and value in labels:
+        return str(labels[value])
+    column = model.__table__.c.get(field) if model is not None else None
+    if column is not None and isinstance(value, str):
+        try:
+            if isinstance(column.type, UTCDateTime):
+                return format_datetime(dt.datetime.fromisoformat(value), "short")
+            if isinstance(column.type, Date):
+                return format_date(dt.date.fromisoformat(value))
+        except ValueError:
+            pass
+    return str(value)
+
+
+def _field_label(model, field: str) -> str:
+    labels = model.__changelog_labels__ if model is not None else {}
+    return str(labels.get(field, field.replace("_", " ")))
+
+
+def readable_changes(entry: ChangeLogEntry) -> list[tuple[str, str, str]]:
+    """(field, before, after) rows of one entry, in the record's field order, for pages."""
+    model = LOGGED_MODELS.get(entry.entity_type)
+    rows = []
+    for key, (old, new) in entry.changes.items():
+        child = _CHILD_FIELD.match(key)
+        if child:
+            child_model = LOGGED_MODELS.get(child.group(1))
+            kind = str(child_model.__changelog_kind__ or child.group(1)) if child_model else child.group(1)
+            field = child.group(3)
+            label = f"{kind} #{child.group(2)} · {_field_label(child_model, field)}"
+            order = (1, int(child.group(2)) if child.group(2).isdigit() else 0, _field_order(child_model, field))
+            target = child_model
+        else:
+            field, label, target = key, _field_label(model, key), model
+            order = (0, 0, _field_order(model, key))
+        rows.append((order, label, _format_value(target, field, old), _format_value(target, field, new)))
+    return [row[1:] for row in sorted(rows, key=lambda row: row[0])]

@@ -78,4 +78,7 @@ def _country(code):
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.filters.update(date=_date, datetime=_datetime, number=_number, country=_country)
-    app.jinja_env.globals.update(get_locale=get_locale, LANGUAGES=app.config["LANGUAGES"])
+    from app.changelog import readable_changes
+
+    app.jinja_env.globals.update(get_locale=get_locale, LANGUAGES=app.config["LANGUAGES"],
+                                 readable_changes=readable_changes)

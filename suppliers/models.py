@@ -138,8 +138,18 @@ class Supplier(ChangeLogged, db.Model):
         Index("ix_suppliers_risk_class_id", "risk_class", "id"),
         Index("ix_suppliers_updated_at_id", "updated_at", "id"),
     )
-    __changelog_exclude__ = ("updated_at", "version", "search_text")
+    __changelog_exclude__ = ("updated_at", "version", "search_text", "created_at")
     __changelog_collections__ = ("chain_roles",)
+    __changelog_references__ = {"parent_id": "parent"}
+    __changelog_kind__ = _l("Supplier")
+    __changelog_labels__ = {
+        "code": _l("Code"), "legal_name": _l("Legal name"), "vat_id": _l("VAT / tax id"),
+        "country": _l("Country"), "address": _l("Address"), "city": _l("City"), "website": _l("Website"),
+        "parent_id": _l("Subcontractor of"), "risk_class": _l("Risk class"), "status": _l("Status"),
+        "qualified_until": _l("Qualified until"), "notes": _l("Notes"), "archived_at": _l("Archived on"),
+        "chain_roles": _l("Chain roles"),
+    }
+    __changelog_values__ = {"status": STATUS_LABELS, "risk_class": RISK_CLASS_LABELS, "chain_roles": CHAIN_ROLE_LABELS}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -169,7 +179,9 @@ class Supplier(ChangeLogged, db.Model):
 
     __mapper_args__ = {"version_id_col": version}
 
-    parent: Mapped[Supplier | None] = relationship(remote_side=[id], back_populates="subcontractors")
+    # active_history: the change log needs the old main contractor even if it was never loaded.
+    parent: Mapped[Supplier | None] = relationship(remote_side=[id], back_populates="subcontractors",
+                                                   active_history=True)
     subcontractors: Mapped[list[Supplier]] = relationship(
         back_populates="parent", order_by="Supplier.code"
     )
@@ -230,6 +242,10 @@ class SupplierChainRole(db.Model):
 
 class Contact(ChangeLogged, db.Model):
     __tablename__ = "supplier_contacts"
+    __changelog_owner_key__ = "supplier_id"
+    __changelog_kind__ = _l("Contact")
+    __changelog_labels__ = {"name": _l("Name"), "job_title": _l("Role at the supplier"), "email": _l("E-mail"),
+                            "phone": _l("Phone"), "is_primary": _l("Primary contact")}
     __table_args__ = (
         # One primary contact per supplier, enforced by the database on both engines.
         Index(
@@ -260,6 +276,11 @@ class Certificate(ChangeLogged, db.Model):
     """A certificate held by a supplier (ISO 9001, ISO 14001, AEO…) with its scanned copy."""
 
     __tablename__ = "supplier_certificates"
+    __changelog_owner_key__ = "supplier_id"
+    __changelog_exclude__ = ("created_at", "stored_name", "content_type", "size_bytes")
+    __changelog_kind__ = _l("Certificate")
+    __changelog_labels__ = {"standard": _l("Standard"), "number": _l("Certificate number"), "issuer": _l("Issued by"),
+                            "issued_on": _l("Issued on"), "expires_on": _l("Expires on"), "file_name": _l("File")}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), index=True)

@@ -6,7 +6,9 @@ import datetime as dt
 from sqlalchemy import Boolean, ForeignKey, Integer, String, CheckConstraint, Index
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.auth.roles import Role, role_can
+from flask_babel import lazy_gettext as _l
+
+from app.auth.roles import ROLE_LABELS, Role, role_can
 from app.changelog import ChangeLogged
 from app.db import UTCDateTime, db, utcnow
 
@@ -16,6 +18,10 @@ ROLE_CODES = tuple(r.value for r in Role)
 class User(ChangeLogged, db.Model):
     __tablename__ = "users"
     __changelog_exclude__ = ("password_hash", "session_version", "last_login_at", "created_at")
+    __changelog_kind__ = _l("User")
+    __changelog_labels__ = {"email": _l("E-mail"), "name": _l("Full name"), "role": _l("Role"),
+                            "locale": _l("Language"), "is_active": _l("Active (may sign in)")}
+    __changelog_values__ = {"role": ROLE_LABELS}
     __table_args__ = (
         CheckConstraint("role IN ('" + "','".join(ROLE_CODES) + "')", name="role"),
     )

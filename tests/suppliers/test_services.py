@@ -233,3 +233,14 @@ def test_status_history_rows_are_written_once_per_change(make_supplier):
     count = db.session.scalars(select(StatusChange).where(StatusChange.supplier_id == supplier.id)).all()
     assert [c.to_status for c in sorted(count, key=lambda c: c.id)] == [
         "prospect", "in_qualification", "approved", "suspended"]
+
+
+def test_main_contractor_is_logged_by_its_code(make_supplier):
+    make_supplier(code="CAR-A")
+    make_supplier(code="CAR-B")
+    courier = make_supplier(code="LM-A", parent="CAR-A")
+    services.update_supplier(courier, {"parent": "CAR-B"}, None)
+    db.session.commit()
+    entries = history_for("suppliers", courier.id)
+    assert entries[0].changes == {"parent_id": ["CAR-A", "CAR-B"]}
+    assert entries[-1].changes["parent_id"] == [None, "CAR-A"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 from sqlalchemy import func, select
 
@@ -31,8 +32,9 @@ def test_quality_manager_creates_finds_and_requalifies_a_supplier(login_as):
     assert response.status_code == 302
     page = client.get("/suppliers/CAR-100").get_data(as_text=True)
     assert "Questionario di qualificazione inviato" in page      # status history
-    assert "in_qualification" in page                             # change log: new value
-    assert "Trasporti Padani S.r.l." in page
+    # The change log shows the field with its old and new value, in words.
+    assert re.search(r"<td>Status</td>\s*<td[^>]*><bdi>Prospect</bdi></td>\s*<td[^>]*><bdi>In qualification</bdi>", page)
+    assert re.search(r"<td>Legal name</td>\s*<td[^>]*><bdi>—</bdi></td>\s*<td[^>]*><bdi>Trasporti Padani S.r.l.</bdi>", page)
 
 
 def test_duplicate_code_is_shown_beside_the_field(login_as, make_supplier):

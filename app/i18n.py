@@ -7,6 +7,7 @@ Times are stored in UTC and shown in the company's time zone (CATENA_TIMEZONE).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from zoneinfo import ZoneInfo
 
 from babel import Locale
@@ -45,7 +46,12 @@ def today() -> dt.date:
 
 def country_names() -> dict[str, str]:
     """ISO 3166 alpha-2 code → country name in the current language, sorted by name."""
-    locale = Locale.parse(str(get_locale()))
+    return _country_names(str(get_locale()))
+
+
+@functools.lru_cache(maxsize=8)
+def _country_names(locale_name: str) -> dict[str, str]:
+    locale = Locale.parse(locale_name)
     names = {
         code: name for code, name in locale.territories.items()
         if len(code) == 2 and code.isalpha() and code not in {"ZZ", "EU", "EZ", "UN", "QO", "XA", "XB", "XK"}

@@ -100,6 +100,7 @@ class SupplierFilterForm(FlaskForm):
     role = SelectMultipleField(_l("Chain role"), choices=_role_choices)
     status = SelectMultipleField(_l("Status"), choices=_status_choices)
     risk = SelectMultipleField(_l("Risk class"), choices=_risk_choices)
-    country = SelectMultipleField(_l("Country"), choices=lambda: choices(country_names().items()))
+    #: Choices are set by the view: only the countries suppliers are registered in.
+    country = SelectMultipleField(_l("Country"), choices=[])
     archived = SelectField(_l("Archived"), choices=choices([("", _l("Hide archived")), ("include", _l("Include archived")),
                                                             ("only", _l("Archived only"))]))

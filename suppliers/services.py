@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, text
 from sqlalchemy.orm import selectinload
 from stdnum import get_cc_module
 from stdnum.exceptions import ValidationError as StdnumValidationError
@@ -140,6 +140,23 @@ def list_suppliers(filters: SupplierFilters, *, sort: str = "code", descending: 
     stmt = supplier_query(filters).options(selectinload(Supplier.parent))
     return keyset_page(stmt, column, Supplier.id, descending=descending, cursor=cursor, limit=limit,
                        key=lambda s: [getattr(s, column.key), s.id])
+
+
+def countries_in_use() -> list[str]:
+    """The distinct countries of registered suppliers, for the list's country filter.
+
+    A loose index scan (one index probe per country) instead of DISTINCT over every row:
+    a few dozen countries cost the same with 100 suppliers as with a million.
+    """
+    rows = db.session.execute(text(
+        "WITH RECURSIVE c(country) AS ("
+        " SELECT MIN(country) FROM suppliers"
+        " UNION ALL"
+        " SELECT (SELECT MIN(s.country) FROM suppliers s WHERE s.country > c.country) FROM c"
+        " WHERE c.country IS NOT NULL)"
+        " SELECT country FROM c WHERE country IS NOT NULL"
+    ))
+    return [row[0] for row in rows]
 
 
 def get_supplier_by_code(code: str) -> Supplier | None:

@@ -12,7 +12,7 @@ from app.changelog import history_for
 from app.db import db, unit_of_work
 from app.errors import Conflict, ServiceError
 from app.forms import choices, show_service_errors
-from app.i18n import today
+from app.i18n import country_names, today
 from app.pagination import BadCursor
 from app.uploads import discard, store_upload, stored_path
 from suppliers import services
@@ -76,6 +76,9 @@ def _actor():
 @permission_required("suppliers.view")
 def index():
     form = SupplierFilterForm(request.args)
+    names = country_names()
+    form.country.choices = choices(sorted(((code, names.get(code, code)) for code in services.countries_in_use()),
+                                          key=lambda pair: pair[1]))
     form.validate()
     filters = services.SupplierFilters(
         text=(form.q.data or "").strip()[:100] or None,

@@ -708,6 +708,7 @@ def load_suppliers(actor, today: dt.date) -> list[Supplier]:
         rng = random.Random(f"{SEED}:{demo.code}")
         supplier = services.create_supplier(_supplier_values(demo, rng), actor)
         _backdate(supplier.status_changes[0], today - dt.timedelta(days=demo.registered), rng, zone)
+        supplier.created_at = supplier.status_changes[0].changed_at
         for step in demo.history:
             on = today - dt.timedelta(days=step.days_ago)
             until = today + dt.timedelta(days=step.until) if step.until is not None else None

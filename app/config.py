@@ -78,6 +78,9 @@ class Config:
         #: Minutes of inactivity after which a signed-in user must sign in again.
         self.SESSION_IDLE_MINUTES = int(os.environ.get("CATENA_SESSION_IDLE_MINUTES", 60))
         self.PREFERRED_URL_SCHEME = "https" if secure else "http"
+        #: Host names the app answers to (comma-separated); others get 400. Unset: any.
+        hosts = os.environ.get("CATENA_TRUSTED_HOSTS", "").strip()
+        self.TRUSTED_HOSTS = [h.strip() for h in hosts.split(",") if h.strip()] or None
 
         #: Failed log-ins allowed per e-mail address (and 4x per client address) in the window.
         self.LOGIN_MAX_FAILURES = int(os.environ.get("CATENA_LOGIN_MAX_FAILURES", 5))

@@ -1,6 +1,8 @@
 """Signing in and out, one's own password and language."""
 from __future__ import annotations
 
+import time
+
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
@@ -37,6 +39,7 @@ def login():
             if chosen_locale:
                 session["locale"] = chosen_locale
             login_user(result.user)
+            session["last_seen"] = int(time.time())
             return redirect(safe_next_url(form.next.data) or url_for("core.home"))
     return render_template("auth/login.html", form=form, error=error), status
 

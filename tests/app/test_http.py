@@ -40,3 +40,12 @@ def test_static_assets_are_served_locally(client):
     assert client.get("/static/vendor/bootstrap/bootstrap.min.css").status_code == 200
     page = client.get("/login").get_data(as_text=True)
     assert "https://" not in page.split("<body")[0]
+
+
+def test_forged_host_is_refused_when_hosts_are_configured(app, client):
+    app.config["TRUSTED_HOSTS"] = ["catena.example.com", "localhost"]
+    try:
+        assert client.get("/login", headers={"Host": "evil.example"}).status_code == 400
+        assert client.get("/login").status_code == 200
+    finally:
+        app.config["TRUSTED_HOSTS"] = None

@@ -127,3 +127,21 @@ def test_admin_creates_and_revokes_an_api_token(login_as, app):
     token_id = db.session.get(User, admin.user.id).tokens[0].id
     admin.post_form(f"/admin/tokens/{token_id}/revoke")
     assert api.get("/api/v1/suppliers", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+
+def test_idle_session_ends(login_as, app):
+    client = login_as("viewer")
+    with client.raw.session_transaction() as session:
+        session["last_seen"] -= app.config["SESSION_IDLE_MINUTES"] * 60 + 1
+    response = client.get("/suppliers/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert client.get("/").status_code == 302
+
+
+def test_login_starts_a_fresh_session(client, make_user):
+    user = make_user()
+    with client.raw.session_transaction() as session:
+        session["planted"] = "by an attacker"
+    client.login(user.email)
+    with client.raw.session_transaction() as session:
+        assert "planted" not in session

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, SecurityError
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,9 @@ def json_error(status: int, code: str, message, fields: dict | None = None):
 
 def http_error_response(error: HTTPException):
     status = error.code or 500
+    if isinstance(error, SecurityError):
+        # An untrusted Host header: no URL can be built for this request, so no page either.
+        return Response("400 Bad Request: unknown host\n", status=400, mimetype="text/plain")
     if is_api_request():
         data = getattr(error, "data", None) or {}
         fields = {}

@@ -57,6 +57,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.views import bp as auth_bp
     from app.auth.admin_views import bp as admin_bp
     from app.views import bp as core_bp
+    from incidents.views import bp as incidents_bp
     from suppliers.api import blp as suppliers_api
     from suppliers.views import bp as suppliers_bp
 
@@ -64,6 +65,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(suppliers_bp)
+    app.register_blueprint(incidents_bp)
 
     api_core.init_app(app)
     api_core.register(suppliers_api)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
@@ -13,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Text,
     text,
@@ -329,3 +331,97 @@ class StatusChange(db.Model):
 
     supplier: Mapped[Supplier] = relationship(back_populates="status_changes")
     changed_by = relationship("User")
+
+
+# Service standards (SLAs) ----------------------------------------------------------------
+
+class MeasurementWindow(StrEnum):
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
+WINDOW_LABELS = {
+    MeasurementWindow.WEEK: _l("Week"),
+    MeasurementWindow.MONTH: _l("Month"),
+    MeasurementWindow.QUARTER: _l("Quarter"),
+}
+
+
+class Comparator(StrEnum):
+    #: Met when the measured value is at least the target (rates of good things).
+    AT_LEAST = "gte"
+    #: Met when the measured value is at most the target (losses, delays).
+    AT_MOST = "lte"
+
+
+class PenaltyKind(StrEnum):
+    NONE = "none"
+    #: A fixed amount for each breached period.
+    FIXED = "fixed"
+    #: An amount per unit beyond the target (percentage point for rates, hour for times), capped.
+    PER_UNIT = "per_unit"
+
+
+class ServiceStandard(ChangeLogged, db.Model):
+    """An agreed service standard (SLA), in one version.
+
+    It belongs to one supplier, or to a chain role as the default for every supplier of that
+    role; a supplier's own SLA with the same metric and stage overrides the role default.
+    Changing an agreed SLA closes this version (valid_to) and opens a new one with the same
+    `series_id`, so past periods keep being measured against what was agreed then.
+    """
+
+    __tablename__ = "service_standards"
+    __table_args__ = (
+        CheckConstraint("(supplier_id IS NULL) <> (chain_role IS NULL)", name="one_owner"),
+        CheckConstraint("valid_to IS NULL OR valid_to >= valid_from", name="validity"),
+        CheckConstraint("min_sample >= 1", name="min_sample"),
+        CheckConstraint("tolerance_minutes >= 0", name="tolerance"),
+        Index("ix_service_standards_series_version", "series_id", "version", unique=True),
+        Index("ix_service_standards_supplier", "supplier_id"),
+        Index("ix_service_standards_role", "chain_role"),
+    )
+    __changelog_exclude__ = ("created_at",)
+    __changelog_kind__ = _l("Service standard")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: Versions of one agreement share a series id (the id of its first version).
+    series_id: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    name: Mapped[str] = mapped_column(String(200))
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"))
+    chain_role: Mapped[str | None] = mapped_column(String(32))
+    #: A metric code from suppliers.metrics.METRICS.
+    metric: Mapped[str] = mapped_column(String(40))
+    #: The leg stage measured (leg metrics); empty for incident metrics.
+    stage: Mapped[str | None] = mapped_column(String(32))
+    comparator: Mapped[str] = mapped_column(String(3))
+    #: Rates as fractions 0–1, durations in hours.
+    target: Mapped[Decimal] = mapped_column(Numeric(12, 6))
+    #: The early-warning level: met but not this good means "warning".
+    warning_threshold: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    window: Mapped[str] = mapped_column(String(16), default=MeasurementWindow.MONTH.value)
+    #: Below this many legs (or incidents) in a period the result is "not enough data".
+    min_sample: Mapped[int] = mapped_column(Integer, default=20)
+    #: A leg still counts on time up to this many minutes after its promise.
+    tolerance_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    #: Leave out legs flagged as force majeure.
+    honours_exclusions: Mapped[bool] = mapped_column(Boolean, default=True)
+    penalty_kind: Mapped[str] = mapped_column(String(16), default=PenaltyKind.NONE.value)
+    penalty_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    penalty_cap: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    #: Weight in the supplier's attainment score on the ranking page.
+    weight: Mapped[Decimal] = mapped_column(Numeric(6, 2), default=Decimal("1"))
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    #: Last day (inclusive) of this version; empty while in force.
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    supplier: Mapped[Supplier | None] = relationship()
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+    def is_in_force_on(self, day: dt.date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)

@@ -36,6 +36,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "suppliers.archive": _QUALITY_OFFICE,
     "suppliers.view_certificates": _EVERYONE,
     "changelog.view": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.AUDITOR}),
+    "orders.view": _EVERYONE,
+    "legs.import": _QUALITY_OFFICE,
+    "slas.view": _EVERYONE,
+    "slas.edit": _QUALITY_OFFICE,
     "users.manage": frozenset({Role.ADMIN}),
 }
 

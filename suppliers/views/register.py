@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -37,7 +37,7 @@ from suppliers.models import (
     SupplierStatus,
 )
 
-bp = Blueprint("suppliers", __name__, url_prefix="/suppliers")
+from suppliers.views import bp
 
 
 @bp.record_once

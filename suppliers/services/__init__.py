@@ -1,4 +1,5 @@
-"""Operations on the supplier register.
+"""Operations on the supplier register (this module) and on service standards and their
+measurement (`standards`, `measurement`).
 
 Each function is one unit of work over domain objects with an explicit actor: it checks the
 rules, changes rows, names the actor for the change log, and flushes. The caller commits.

@@ -1,0 +1,197 @@
+"""Orders and the legs of their delivery chain."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import UTCDateTime, db, utcnow
+
+
+class LegStage(StrEnum):
+    SELLER_HANDOVER = "seller_handover"
+    WAREHOUSE = "warehouse"
+    LINE_HAUL = "line_haul"
+    HUB = "hub"
+    LAST_MILE = "last_mile"
+    PICKUP_POINT = "pickup_point"
+    RETURN = "return"
+
+
+STAGE_LABELS = {
+    LegStage.SELLER_HANDOVER: _l("Seller handover"),
+    LegStage.WAREHOUSE: _l("Warehouse"),
+    LegStage.LINE_HAUL: _l("Line haul"),
+    LegStage.HUB: _l("Hub"),
+    LegStage.LAST_MILE: _l("Last mile"),
+    LegStage.PICKUP_POINT: _l("Pickup point"),
+    LegStage.RETURN: _l("Return"),
+}
+
+#: The usual order of stages in a chain, used when a leg comes without a sequence number.
+STAGE_ORDER = {stage: n for n, stage in enumerate(LegStage, start=1)}
+
+
+class LegOutcome(StrEnum):
+    COMPLETED = "completed"
+    LOST = "lost"
+    DAMAGED = "damaged"
+    #: At least one delivery attempt failed; the actual time is when the leg finally ended.
+    FAILED_ATTEMPT = "failed_attempt"
+    RETURNED = "returned"
+    #: The order was cancelled: no SLA counts this leg.
+    CANCELLED = "cancelled"
+
+
+OUTCOME_LABELS = {
+    LegOutcome.COMPLETED: _l("Completed"),
+    LegOutcome.LOST: _l("Lost"),
+    LegOutcome.DAMAGED: _l("Damaged"),
+    LegOutcome.FAILED_ATTEMPT: _l("Failed attempt"),
+    LegOutcome.RETURNED: _l("Returned"),
+    LegOutcome.CANCELLED: _l("Cancelled"),
+}
+
+
+def _in_list(column: str, values) -> str:
+    return f"{column} IN (" + ", ".join(f"'{v.value}'" for v in values) + ")"
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The order's reference in the shop (external, unique).
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_ref: Mapped[str | None] = mapped_column(String(64), index=True)
+    placed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: Sales channel (web shop, app, marketplace…), free text from the source.
+    channel: Mapped[str | None] = mapped_column(String(40))
+    value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    legs: Mapped[list[Leg]] = relationship(back_populates="order", order_by="(Leg.sequence, Leg.id)")
+
+    def __str__(self) -> str:
+        return self.ref
+
+
+class Leg(db.Model):
+    """One link of an order's delivery chain, handled by one supplier.
+
+    A leg belongs to the calendar period (company time zone) that contains its promised time;
+    `promised_day` keeps that day so periods group the same way on every database engine.
+    """
+
+    __tablename__ = "legs"
+    __table_args__ = (
+        CheckConstraint(_in_list("stage", LegStage), name="stage"),
+        CheckConstraint("outcome IS NULL OR " + _in_list("outcome", LegOutcome), name="outcome"),
+        # The measuring index: an SLA reads one supplier's legs of one stage over a span of days.
+        Index("ix_legs_supplier_stage_day", "supplier_id", "stage", "promised_day"),
+        Index("ix_legs_order_sequence", "order_id", "sequence"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The leg's id in the source system; importing it again updates this leg.
+    external_id: Mapped[str] = mapped_column(String(100), unique=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    #: Position in the order's chain (1 = first).
+    sequence: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(32))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"))
+    promised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: The day, in the company's time zone, that contains promised_at.
+    promised_day: Mapped[dt.date] = mapped_column(Date)
+    #: When the leg ended; empty while it is open.
+    actual_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    #: actual_at − promised_at in whole seconds (negative when early); empty while open.
+    delay_seconds: Mapped[int | None] = mapped_column(Integer)
+    #: Flagged as force majeure (strike, flood…): SLAs that honour exclusions leave it out.
+    is_excluded: Mapped[bool] = mapped_column(Boolean, default=False)
+    exclusion_reason: Mapped[str | None] = mapped_column(String(300))
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batches.id"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    order: Mapped[Order] = relationship(back_populates="legs")
+    supplier = relationship("Supplier")
+
+    @property
+    def is_open(self) -> bool:
+        return self.actual_at is None and self.outcome is None
+
+    def is_late(self, now: dt.datetime, tolerance: dt.timedelta = dt.timedelta(0)) -> bool:
+        """Late if it ended after promise + tolerance, or is still open past that time."""
+        limit = self.promised_at + tolerance
+        if self.actual_at is not None:
+            return self.actual_at > limit
+        if self.outcome in (LegOutcome.LOST, LegOutcome.CANCELLED):
+            return self.outcome == LegOutcome.LOST
+        return now > limit
+
+
+class ImportProfile(db.Model):
+    """A saved column mapping for files from one source, reusable from the command line."""
+
+    __tablename__ = "import_profiles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    #: What the files hold: "legs" (orders with their legs) or, later, "incidents".
+    kind: Mapped[str] = mapped_column(String(32), default="legs")
+    #: Catena field → column header in the file.
+    mapping: Mapped[dict] = mapped_column(JSON)
+    #: Zone of naive times in the file (IANA name, e.g. Europe/Rome).
+    timezone: Mapped[str] = mapped_column(String(64))
+    #: strptime format of dates in the file; empty means ISO 8601.
+    datetime_format: Mapped[str | None] = mapped_column(String(64))
+    #: CSV delimiter; empty means detect.
+    delimiter: Mapped[str | None] = mapped_column(String(4))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ImportBatch(db.Model):
+    """One import run. Rows written by a run point to it, so a run is visible whole or not at all."""
+
+    __tablename__ = "import_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    #: "file", "api" or "demo".
+    source: Mapped[str] = mapped_column(String(16))
+    file_name: Mapped[str | None] = mapped_column(String(255))
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("import_profiles.id"))
+    #: running, complete, failed.
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    rows_total: Mapped[int] = mapped_column(Integer, default=0)
+    rows_created: Mapped[int] = mapped_column(Integer, default=0)
+    rows_updated: Mapped[int] = mapped_column(Integer, default=0)
+    rows_rejected: Mapped[int] = mapped_column(Integer, default=0)
+    #: The first errors and warnings as [{row, column, message}], for the page and the report.
+    problems: Mapped[list | None] = mapped_column(JSON)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    profile = relationship(ImportProfile)
+    created_by = relationship("User")

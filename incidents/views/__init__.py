@@ -1,0 +1,8 @@
+"""Pages of the incidents domain on one blueprint: `orders` (orders and their chain),
+`imports` (leg imports from files)."""
+from flask import Blueprint
+
+bp = Blueprint("incidents", __name__)
+
+from incidents.views import imports  # noqa: E402,F401  (routes register on import)
+from incidents.views import orders  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""Pages for importing orders and legs from files."""

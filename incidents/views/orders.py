@@ -1,0 +1,1 @@
+"""Pages for orders and the chain of legs they passed through."""

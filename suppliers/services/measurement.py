@@ -1,0 +1,305 @@
+"""Measuring service standards over legs: the numbers every scorecard, audit and penalty uses.
+
+Rules (also in the README glossary):
+
+- A leg belongs to the period, in the company's time zone, that contains its promised time
+  (`Leg.promised_day`). Cancelled legs never count; legs flagged force majeure are left out
+  by SLAs that honour exclusions.
+- Each leg is judged with the tolerance and exclusion rule of the SLA version in force on its
+  promised day; legs on days no version covers are not measured. A period's value is compared
+  with the target, warning level and penalty of the version in force on the period's last day
+  (or, if none is, of the latest version in force during the period).
+- A period with fewer legs than the minimum sample is "no_data" (value given if any legs);
+  an empty period has no value at all: never 0 % or 100 %.
+
+Everything is aggregated in SQL: one statement per SLA series for all suppliers and periods
+asked (two for the percentile metric), no Python loop over legs.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import Integer, and_, bindparam, case, func, literal, or_, select
+from sqlalchemy.orm import aliased
+
+from app.db import UTCDateTime, db, utcnow
+from incidents.models import Leg, LegOutcome
+from suppliers.metrics import METRICS
+from suppliers.models import Comparator, MeasurementWindow, PenaltyKind, ServiceStandard
+
+RATE_PLACES = Decimal("0.000001")
+HOUR_PLACES = Decimal("0.01")
+CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Period:
+    key: str
+    start: dt.date
+    end: dt.date  # inclusive
+
+
+@dataclass
+class SlaResult:
+    standard: ServiceStandard  # the version whose target applies to this period
+    supplier_id: int
+    period: Period
+    value: Decimal | None
+    sample_size: int
+    status: str  # met, warning, breached, no_data
+    penalty: Decimal
+
+    @property
+    def metric(self) -> str:
+        return self.standard.metric
+
+
+# Periods --------------------------------------------------------------------------------
+
+def parse_month(text: str) -> dt.date:
+    """'2026-03' → 2026-03-01. Raises ValueError otherwise."""
+    year, month = text.split("-")
+    if len(year) != 4 or len(month) != 2:
+        raise ValueError(text)
+    return dt.date(int(year), int(month), 1)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return day.replace(day=calendar.monthrange(day.year, day.month)[1])
+
+
+def periods_between(window: str, first: dt.date, last: dt.date) -> list[Period]:
+    """The periods of `window` that start within [first, last] (months and quarters: that
+    contain `first` onwards; weeks: ISO weeks whose Monday falls in the span)."""
+    periods: list[Period] = []
+    if window == MeasurementWindow.MONTH:
+        day = first.replace(day=1)
+        while day <= last:
+            periods.append(Period(f"{day:%Y-%m}", day, _month_end(day)))
+            day = _month_end(day) + dt.timedelta(days=1)
+    elif window == MeasurementWindow.QUARTER:
+        day = first.replace(month=3 * ((first.month - 1) // 3) + 1, day=1)
+        while day <= last:
+            end_month = day.replace(month=day.month + 2)
+            periods.append(Period(f"{day.year}-Q{(day.month - 1) // 3 + 1}", day, _month_end(end_month)))
+            day = _month_end(end_month) + dt.timedelta(days=1)
+    elif window == MeasurementWindow.WEEK:
+        day = first + dt.timedelta(days=(7 - first.weekday()) % 7)
+        while day <= last:
+            year, week, _ = day.isocalendar()
+            periods.append(Period(f"{year}-W{week:02d}", day, day + dt.timedelta(days=6)))
+            day += dt.timedelta(days=7)
+    else:
+        raise ValueError(f"unknown window {window!r}")
+    return periods
+
+
+def month_span(from_month: str, to_month: str) -> tuple[dt.date, dt.date]:
+    first = parse_month(from_month)
+    last = _month_end(parse_month(to_month))
+    if first > last:
+        raise ValueError("start after end")
+    return first, last
+
+
+# Judging a period -----------------------------------------------------------------------
+
+def _quantize(metric_unit: str, value: Decimal) -> Decimal:
+    return value.quantize(RATE_PLACES if metric_unit == "rate" else HOUR_PLACES, rounding=ROUND_HALF_UP)
+
+
+def judge(standard: ServiceStandard, value: Decimal | None, sample_size: int) -> tuple[str, Decimal]:
+    """Status and penalty of one period's value under one SLA version.
+
+    met: the value meets the target and the warning level; warning: it meets the target but
+    not the warning level (at risk); breached: it misses the target (the penalty applies).
+    """
+    if value is None or sample_size < standard.min_sample:
+        return "no_data", Decimal("0.00")
+    target = Decimal(standard.target)
+    at_least = standard.comparator == Comparator.AT_LEAST
+    meets = (lambda level: value >= level) if at_least else (lambda level: value <= level)
+    if meets(target):
+        warning = standard.warning_threshold
+        if warning is not None and not meets(Decimal(warning)):
+            return "warning", Decimal("0.00")
+        return "met", Decimal("0.00")
+    return "breached", penalty_for(standard, value)
+
+
+def penalty_for(standard: ServiceStandard, value: Decimal) -> Decimal:
+    """The penalty of a breached period, rounded half-up to the cent.
+
+    Per-unit penalties count percentage points beyond target for rates, hours for durations.
+    """
+    kind = standard.penalty_kind
+    amount = Decimal(standard.penalty_amount or 0)
+    if kind == PenaltyKind.FIXED:
+        due = amount
+    elif kind == PenaltyKind.PER_UNIT:
+        gap = abs(value - Decimal(standard.target))
+        if METRICS[standard.metric].unit == "rate":
+            gap *= 100
+        due = amount * gap
+    else:
+        return Decimal("0.00")
+    if standard.penalty_cap is not None:
+        due = min(due, Decimal(standard.penalty_cap))
+    return due.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def version_for_period(versions: list[ServiceStandard], period: Period) -> ServiceStandard | None:
+    in_force_at_end = [v for v in versions if v.is_in_force_on(period.end)]
+    if in_force_at_end:
+        return max(in_force_at_end, key=lambda v: v.version)
+    overlapping = [v for v in versions
+                   if v.valid_from <= period.end and (v.valid_to is None or v.valid_to >= period.start)]
+    return max(overlapping, key=lambda v: v.version) if overlapping else None
+
+
+# SQL aggregation ------------------------------------------------------------------------
+
+def _version_case(versions, value_of, *, else_=None, type_=None):
+    """CASE over the leg's promised day choosing a value per SLA version."""
+    whens = []
+    for v in versions:
+        condition = Leg.promised_day >= v.valid_from
+        if v.valid_to is not None:
+            condition = and_(condition, Leg.promised_day <= v.valid_to)
+        whens.append((condition, bindparam(None, value_of(v), type_=type_)))
+    return case(*whens, else_=else_)
+
+
+def _covered(versions):
+    return or_(*[and_(Leg.promised_day >= v.valid_from,
+                      Leg.promised_day <= (v.valid_to or dt.date.max)) for v in versions])
+
+
+def _period_index(periods: list[Period]):
+    return case(*[(Leg.promised_day <= p.end, literal(i)) for i, p in enumerate(periods)], else_=literal(-1))
+
+
+def _leg_filter(versions, supplier_ids, periods, stage):
+    conditions = [
+        Leg.supplier_id.in_(supplier_ids),
+        Leg.promised_day >= periods[0].start,
+        Leg.promised_day <= periods[-1].end,
+        or_(Leg.outcome.is_(None), Leg.outcome != LegOutcome.CANCELLED.value),
+        _covered(versions),
+    ]
+    if stage:
+        conditions.append(Leg.stage == stage)
+    honours = _version_case(versions, lambda v: 1 if v.honours_exclusions else 0, else_=0, type_=Integer)
+    conditions.append(or_(Leg.is_excluded.is_(False), honours == 0))
+    return conditions
+
+
+def _count(condition):
+    return func.sum(case((condition, 1), else_=0))
+
+
+def _aggregate(metric: str, versions, supplier_ids, periods, now):
+    """Rows of (supplier_id, period index, numerator, sample) for a count-based metric,
+    or (supplier_id, period index, delay sum, sample) for mean delay."""
+    index = _period_index(periods).label("period_index")
+    closed = and_(Leg.outcome.is_not(None))
+    if metric == "on_time_rate":
+        tolerance = _version_case(versions, lambda v: v.tolerance_minutes * 60, else_=0, type_=Integer)
+        cutoff = _version_case(versions, lambda v: now - dt.timedelta(minutes=v.tolerance_minutes),
+                               type_=UTCDateTime())
+        on_time = and_(Leg.actual_at.is_not(None), Leg.delay_seconds <= tolerance,
+                       or_(Leg.outcome.is_(None), Leg.outcome != LegOutcome.LOST.value))
+        decided = or_(Leg.actual_at.is_not(None), Leg.outcome == LegOutcome.LOST.value,
+                      Leg.promised_at < cutoff)
+        numerator, sample = _count(on_time), _count(decided)
+    elif metric in ("lost_rate", "damage_rate"):
+        wanted = LegOutcome.LOST.value if metric == "lost_rate" else LegOutcome.DAMAGED.value
+        numerator, sample = _count(Leg.outcome == wanted), _count(closed)
+    elif metric == "first_attempt_rate":
+        finished = Leg.outcome.in_([LegOutcome.COMPLETED.value, LegOutcome.FAILED_ATTEMPT.value])
+        numerator, sample = _count(Leg.outcome == LegOutcome.COMPLETED.value), _count(finished)
+    elif metric == "mean_delay_hours":
+        late_seconds = case((Leg.delay_seconds > 0, Leg.delay_seconds), else_=0)
+        has_actual = Leg.actual_at.is_not(None)
+        numerator = func.sum(case((has_actual, late_seconds), else_=0))
+        sample = _count(has_actual)
+    else:
+        raise ValueError(metric)
+    stmt = (select(Leg.supplier_id, index, numerator.label("numerator"), sample.label("sample"))
+            .where(*_leg_filter(versions, supplier_ids, periods, versions[0].stage))
+            .group_by(Leg.supplier_id, index))
+    return db.session.execute(stmt).all()
+
+
+def _percentile_rows(versions, supplier_ids, periods, percent: int = 95):
+    """(supplier_id, period index, nearest-rank percentile delay in seconds, sample)."""
+    index = _period_index(periods)
+    late_seconds = case((Leg.delay_seconds > 0, Leg.delay_seconds), else_=0)
+    ranked = (
+        select(
+            Leg.supplier_id.label("supplier_id"), index.label("period_index"), late_seconds.label("delay"),
+            func.row_number().over(partition_by=(Leg.supplier_id, index), order_by=late_seconds).label("position"),
+            func.count().over(partition_by=(Leg.supplier_id, index)).label("sample"),
+        )
+        .where(*_leg_filter(versions, supplier_ids, periods, versions[0].stage), Leg.actual_at.is_not(None))
+        .subquery()
+    )
+    r = aliased(ranked)
+    # Nearest rank ⌈p × n / 100⌉ in integer arithmetic, the same on both engines.
+    stmt = select(r.c.supplier_id, r.c.period_index, r.c.delay, r.c.sample).where(
+        r.c.position == (r.c.sample * percent + 99) // 100)
+    return db.session.execute(stmt).all()
+
+
+def measure_series(versions: list[ServiceStandard], supplier_ids: list[int], periods: list[Period],
+                   now: dt.datetime | None = None) -> list[SlaResult]:
+    """Results of one SLA (all versions of one series) for suppliers and periods."""
+    if not versions or not supplier_ids or not periods:
+        return []
+    now = now or utcnow()
+    metric = METRICS[versions[0].metric]
+    if metric.source != "legs":
+        raise NotImplementedError(f"{metric.code} is measured over incidents, which are not recorded yet")
+    versions = sorted(versions, key=lambda v: v.version)
+    if metric.code == "p95_delay_hours":
+        rows = _percentile_rows(versions, supplier_ids, periods)
+        measured = {(s, i): (Decimal(delay) / 3600, n) for s, i, delay, n in rows}
+    else:
+        rows = _aggregate(metric.code, versions, supplier_ids, periods, now)
+        measured = {}
+        for supplier_id, i, numerator, sample in rows:
+            sample = int(sample or 0)
+            if sample == 0:
+                measured[(supplier_id, i)] = (None, 0)
+            elif metric.code == "mean_delay_hours":
+                measured[(supplier_id, i)] = (Decimal(numerator) / sample / 3600, sample)
+            else:
+                measured[(supplier_id, i)] = (Decimal(numerator) / Decimal(sample), sample)
+    results = []
+    for supplier_id in supplier_ids:
+        for i, period in enumerate(periods):
+            version = version_for_period(versions, period)
+            if version is None:
+                continue
+            value, sample = measured.get((supplier_id, i), (None, 0))
+            if value is not None:
+                value = _quantize(metric.unit, value)
+            status, penalty = judge(version, value, sample)
+            results.append(SlaResult(version, supplier_id, period, value, sample, status, penalty))
+    return results
+
+
+def supplier_results(supplier, first: dt.date, last: dt.date, now: dt.datetime | None = None) -> list[SlaResult]:
+    """Every SLA that applies to the supplier, measured over the periods of [first, last]."""
+    from suppliers.services.standards import series_for_supplier
+
+    results = []
+    for versions in series_for_supplier(supplier):
+        if not METRICS[versions[0].metric].is_available:
+            continue
+        periods = periods_between(versions[0].window, first, last)
+        results.extend(measure_series(versions, [supplier.id], periods, now))
+    return results

@@ -1,0 +1,1 @@
+"""Pages for service standards (SLAs), scorecards and rankings."""

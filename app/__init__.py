@@ -58,7 +58,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.admin_views import bp as admin_bp
     from app.views import bp as core_bp
     from incidents.views import bp as incidents_bp
+    from incidents.api import blp as incidents_api
     from suppliers.api import blp as suppliers_api
+    from suppliers.api import slas_blp as slas_api
     from suppliers.views import bp as suppliers_bp
 
     app.register_blueprint(core_bp)
@@ -69,3 +71,5 @@ def _register_blueprints(app: Flask) -> None:
 
     api_core.init_app(app)
     api_core.register(suppliers_api)
+    api_core.register(incidents_api)
+    api_core.register(slas_api)

@@ -98,4 +98,4 @@ def init_app(app: Flask) -> None:
 
 def register(blueprint: Blueprint) -> None:
     csrf.exempt(blueprint)
-    api.register_blueprint(blueprint, url_prefix=API_PREFIX + blueprint.url_prefix if blueprint.url_prefix else API_PREFIX)
+    api.register_blueprint(blueprint, url_prefix=API_PREFIX + (blueprint.url_prefix or ""))

@@ -191,3 +191,211 @@ def change_status(data, code):
                                qualified_until=data["qualified_until"], today=today(),
                                expected_version=data["version"])
     return _status_body(supplier)
+
+
+# Service standards and their results -------------------------------------------------------
+
+class SlaResultSchema(ma.Schema):
+    sla = ma.fields.Integer(metadata={"description": "id of the SLA version whose target applies"})
+    series = ma.fields.Integer(metadata={"description": "id shared by all versions of the SLA"})
+    version = ma.fields.Integer()
+    name = ma.fields.String()
+    metric = ma.fields.String()
+    stage = ma.fields.String(allow_none=True)
+    window = ma.fields.String()
+    period = ma.fields.String(metadata={"example": "2026-03"})
+    period_start = ma.fields.Date()
+    period_end = ma.fields.Date()
+    value = ma.fields.Float(allow_none=True, metadata={"description": "rates as fractions 0–1, durations in hours"})
+    sample_size = ma.fields.Integer()
+    target = ma.fields.Float()
+    warning_threshold = ma.fields.Float(allow_none=True)
+    comparator = ma.fields.String(metadata={"description": "gte (at least) or lte (at most)"})
+    status = ma.fields.String(metadata={"description": "met, warning, breached or no_data"})
+    penalty = ma.fields.String(metadata={"description": "amount due for the period, as a decimal string"})
+
+
+class SlaResultListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(SlaResultSchema))
+    next = ma.fields.String(allow_none=True)
+
+
+class SlaResultArgs(ma.Schema):
+    from_ = ma.fields.String(data_key="from", required=True, validate=ma.validate.Regexp(r"^\d{4}-\d{2}$"),
+                             metadata={"example": "2026-01"})
+    to = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^\d{4}-\d{2}$"), metadata={"example": "2026-12"})
+
+
+def result_item(result) -> dict:
+    standard = result.standard
+    return {
+        "sla": standard.id, "series": standard.series_id, "version": standard.version, "name": standard.name,
+        "metric": standard.metric, "stage": standard.stage, "window": standard.window,
+        "period": result.period.key, "period_start": result.period.start, "period_end": result.period.end,
+        "value": float(result.value) if result.value is not None else None, "sample_size": result.sample_size,
+        "target": float(standard.target),
+        "warning_threshold": float(standard.warning_threshold) if standard.warning_threshold is not None else None,
+        "comparator": standard.comparator, "status": result.status, "penalty": str(result.penalty),
+    }
+
+
+def _month_span_or_422(args):
+    from suppliers.services.measurement import month_span
+
+    try:
+        first, last = month_span(args["from_"], args["to"])
+    except ValueError:
+        raise ValidationFailed("Give from and to as YYYY-MM, from not after to.", code="invalid_span",
+                               fields={"from": "start after end or not a month", "to": "not a month"}) from None
+    if (last.year - first.year) * 12 + last.month - first.month >= 60:
+        raise ValidationFailed("Ask for at most 60 months at a time.", code="span_too_long",
+                               fields={"to": "at most 60 months after from"})
+    return first, last
+
+
+@blp.route("/<code>/sla-results")
+@api_permission("slas.view")
+@blp.arguments(SlaResultArgs, location="query")
+@blp.response(200, SlaResultListSchema)
+def sla_results(args, code):
+    """Every SLA that applies to the supplier, measured per period of [from, to] (months)."""
+    from suppliers.services.measurement import supplier_results
+
+    supplier = _supplier_or_404(code)
+    first, last = _month_span_or_422(args)
+    return {"items": [result_item(r) for r in supplier_results(supplier, first, last)], "next": None}
+
+
+slas_blp = Blueprint("slas_api", __name__, url_prefix="/slas",
+                     description="Service standards (SLAs) agreed with suppliers or chain roles, with their versions.")
+
+
+class StandardSchema(ma.Schema):
+    id = ma.fields.Integer()
+    series = ma.fields.Integer(attribute="series_id")
+    version = ma.fields.Integer()
+    name = ma.fields.String()
+    supplier = ma.fields.Function(lambda s: s.supplier.code if s.supplier else None, allow_none=True,
+                                  metadata={"type": "string", "nullable": True})
+    chain_role = ma.fields.String(allow_none=True)
+    metric = ma.fields.String()
+    stage = ma.fields.String(allow_none=True)
+    comparator = ma.fields.String()
+    target = ma.fields.Float()
+    warning_threshold = ma.fields.Float(allow_none=True)
+    window = ma.fields.String()
+    min_sample = ma.fields.Integer()
+    tolerance_minutes = ma.fields.Integer()
+    honours_exclusions = ma.fields.Boolean()
+    penalty_kind = ma.fields.String()
+    penalty_amount = ma.fields.Decimal(as_string=True, allow_none=True)
+    penalty_cap = ma.fields.Decimal(as_string=True, allow_none=True)
+    weight = ma.fields.Float()
+    valid_from = ma.fields.Date()
+    valid_to = ma.fields.Date(allow_none=True)
+
+
+class StandardListSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(StandardSchema))
+    next = ma.fields.String(allow_none=True)
+
+
+class StandardInputSchema(ma.Schema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    supplier = ma.fields.String(load_default=None, allow_none=True)
+    chain_role = ma.fields.String(load_default=None, allow_none=True, validate=ma.validate.OneOf(_ROLE_CODES))
+    metric = ma.fields.String(required=True)
+    stage = ma.fields.String(load_default=None, allow_none=True)
+    comparator = ma.fields.String(load_default=None, validate=ma.validate.OneOf(["gte", "lte"]))
+    target = ma.fields.Decimal(required=True, allow_nan=False)
+    warning_threshold = ma.fields.Decimal(load_default=None, allow_none=True, allow_nan=False)
+    window = ma.fields.String(load_default="month", validate=ma.validate.OneOf(["week", "month", "quarter"]))
+    min_sample = ma.fields.Integer(load_default=20, strict=True)
+    tolerance_minutes = ma.fields.Integer(load_default=0, strict=True)
+    honours_exclusions = ma.fields.Boolean(load_default=True)
+    penalty_kind = ma.fields.String(load_default="none", validate=ma.validate.OneOf(["none", "fixed", "per_unit"]))
+    penalty_amount = ma.fields.Decimal(load_default=None, allow_none=True, allow_nan=False)
+    penalty_cap = ma.fields.Decimal(load_default=None, allow_none=True, allow_nan=False)
+    weight = ma.fields.Decimal(load_default=None, allow_none=True, allow_nan=False)
+    valid_from = ma.fields.Date(required=True)
+    valid_to = ma.fields.Date(load_default=None, allow_none=True)
+
+
+class RevisionSchema(StandardInputSchema):
+    supplier = None
+    chain_role = None
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000))
+
+    class Meta:
+        exclude = ("supplier", "chain_role")
+
+
+class StandardListArgs(ListArgsSchema):
+    supplier = ma.fields.String(load_default=None)
+    chain_role = ma.fields.String(load_default=None, validate=ma.validate.OneOf(_ROLE_CODES))
+    current = ma.fields.Boolean(load_default=False, metadata={"description": "only versions in force"})
+
+
+@slas_blp.route("")
+@api_permission("slas.view")
+@slas_blp.arguments(StandardListArgs, location="query")
+@slas_blp.response(200, StandardListSchema)
+def list_standards(args):
+    """SLA versions, oldest first, optionally of one supplier or chain role."""
+    from suppliers.services.standards import standards_page
+
+    supplier = _supplier_or_404(args["supplier"]) if args["supplier"] else None
+    try:
+        page = standards_page(supplier=supplier, chain_role=args["chain_role"], current_only=args["current"],
+                              cursor=args["cursor"], limit=args["limit"])
+    except BadCursor:
+        raise ValidationFailed("The cursor is not valid.", code="invalid_cursor", fields={"cursor": "not valid"}) from None
+    return list_response(page)
+
+
+@slas_blp.route("", methods=["POST"])
+@api_permission("slas.edit")
+@slas_blp.arguments(StandardInputSchema)
+@slas_blp.response(201, StandardSchema)
+def create_standard(data):
+    """Agree an SLA with a supplier (`supplier`) or as a chain role default (`chain_role`)."""
+    from suppliers.services.standards import create_standard as create
+
+    supplier_code, role = data.pop("supplier"), data.pop("chain_role")
+    supplier = _supplier_or_404(supplier_code) if supplier_code else None
+    with unit_of_work():
+        standard = create(data, g.api_user, supplier=supplier, chain_role=role)
+    return standard
+
+
+def _standard_or_404(standard_id: int):
+    from suppliers.models import ServiceStandard
+    from app.db import db
+
+    standard = db.session.get(ServiceStandard, standard_id)
+    if standard is None:
+        abort(404)
+    return standard
+
+
+@slas_blp.route("/<int:standard_id>")
+@api_permission("slas.view")
+@slas_blp.response(200, StandardSchema)
+def get_standard(standard_id):
+    """One SLA version."""
+    return _standard_or_404(standard_id)
+
+
+@slas_blp.route("/<int:standard_id>/revisions", methods=["POST"])
+@api_permission("slas.edit")
+@slas_blp.arguments(RevisionSchema)
+@slas_blp.response(201, StandardSchema)
+def revise_standard(data, standard_id):
+    """A new version of the SLA from `valid_from`; the version in force ends the day before."""
+    from suppliers.services.standards import revise_standard as revise
+
+    current = _standard_or_404(standard_id)
+    reason = data.pop("reason")
+    with unit_of_work():
+        revised = revise(current, data, g.api_user, reason)
+    return revised

@@ -215,3 +215,17 @@ def series_for_role(chain_role: str) -> list[list[ServiceStandard]]:
     for row in rows:
         series[row.series_id].append(row)
     return list(series.values())
+
+
+def standards_page(*, supplier=None, chain_role=None, current_only=False, cursor=None, limit=50):
+    """SLA versions by id, with optional owner filter, one keyset page at a time."""
+    from app.pagination import keyset_page
+
+    stmt = select(ServiceStandard)
+    if supplier is not None:
+        stmt = stmt.where(ServiceStandard.supplier_id == supplier.id)
+    if chain_role is not None:
+        stmt = stmt.where(ServiceStandard.chain_role == chain_role)
+    if current_only:
+        stmt = stmt.where(ServiceStandard.valid_to.is_(None))
+    return keyset_page(stmt, ServiceStandard.id, ServiceStandard.id, descending=False, cursor=cursor, limit=limit)

@@ -8,6 +8,7 @@ from enum import StrEnum
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -195,3 +196,47 @@ class ImportBatch(db.Model):
 
     profile = relationship(ImportProfile)
     created_by = relationship("User")
+
+
+#: Tolerances (minutes after promise) an SLA may grant. The daily statistics keep an on-time
+#: count for each, so measuring any SLA over years reads a few rows per supplier and day.
+TOLERANCE_CHOICES = (0, 15, 30, 60, 120, 240, 480, 720, 1440, 2880)
+
+
+class LegDayStat(db.Model):
+    """Exact aggregates of one supplier's legs of one stage promised on one day.
+
+    Kept up to date by `incidents.services.stats.refresh_day_stats` whenever legs are written;
+    measurement reads these for days whose open legs are all decided and the legs themselves
+    for the most recent days. Cancelled legs are not in any count.
+    """
+
+    __tablename__ = "leg_day_stats"
+
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    is_excluded: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    #: Legs not cancelled.
+    legs: Mapped[int] = mapped_column(Integer)
+    #: Legs with an outcome.
+    closed: Mapped[int] = mapped_column(Integer)
+    lost: Mapped[int] = mapped_column(Integer)
+    damaged: Mapped[int] = mapped_column(Integer)
+    completed: Mapped[int] = mapped_column(Integer)
+    failed_attempt: Mapped[int] = mapped_column(Integer)
+    #: Legs with an actual time, and the sum of their positive delays in seconds.
+    with_actual: Mapped[int] = mapped_column(Integer)
+    late_seconds: Mapped[int] = mapped_column(BigInteger)
+    #: on_time_<m>: legs ended no later than promise + m minutes, not lost (one per TOLERANCE_CHOICES).
+    on_time_0: Mapped[int] = mapped_column(Integer)
+    on_time_15: Mapped[int] = mapped_column(Integer)
+    on_time_30: Mapped[int] = mapped_column(Integer)
+    on_time_60: Mapped[int] = mapped_column(Integer)
+    on_time_120: Mapped[int] = mapped_column(Integer)
+    on_time_240: Mapped[int] = mapped_column(Integer)
+    on_time_480: Mapped[int] = mapped_column(Integer)
+    on_time_720: Mapped[int] = mapped_column(Integer)
+    on_time_1440: Mapped[int] = mapped_column(Integer)
+    on_time_2880: Mapped[int] = mapped_column(Integer)
+

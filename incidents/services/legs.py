@@ -19,6 +19,7 @@ from sqlalchemy import select
 from app.db import db
 from app.errors import ValidationFailed
 from incidents.models import STAGE_ORDER, ImportBatch, Leg, LegOutcome, LegStage, Order
+from incidents.services.stats import refresh_day_stats
 from suppliers.models import Supplier
 
 #: Fields of Catena's leg format, in the order of its CSV template. Required ones first.
@@ -263,6 +264,7 @@ def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneIn
 
     created = updated = 0
     new_rows = []
+    touched: set[tuple[int, str, dt.date]] = set()
     for item in legs:
         order = orders[item.order_ref]
         values = {
@@ -279,11 +281,14 @@ def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneIn
             "exclusion_reason": item.exclusion_reason,
         }
         leg = existing.get(item.external_id)
+        touched.add((values["supplier_id"], values["stage"], values["promised_day"]))
         if leg is None:
             new_rows.append({"external_id": item.external_id, "import_batch_id": batch.id if batch else None,
                              **values})
             created += 1
         else:
+            # The leg may move to another supplier, stage or day: both keys need refreshing.
+            touched.add((leg.supplier_id, leg.stage, leg.promised_day))
             for key, value in values.items():
                 setattr(leg, key, value)
             updated += 1
@@ -294,6 +299,7 @@ def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneIn
             row["created_at"] = row["updated_at"] = now
         db.session.execute(Leg.__table__.insert(), new_rows)
     db.session.flush()
+    refresh_day_stats(touched)
     return created, updated
 
 

@@ -12,8 +12,9 @@ Rules (also in the README glossary):
 - A period with fewer legs than the minimum sample is "no_data" (value given if any legs);
   an empty period has no value at all: never 0 % or 100 %.
 
-Everything is aggregated in SQL: one statement per SLA series for all suppliers and periods
-asked (two for the percentile metric), no Python loop over legs.
+Everything is aggregated in SQL, no Python loop over legs: per SLA series, one statement over
+the daily statistics for settled days and one over the legs of the last days, for all the
+suppliers and periods asked; the percentile reads the legs with window functions.
 """
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ import calendar
 import datetime as dt
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Integer, and_, bindparam, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from app.db import UTCDateTime, db, utcnow
-from incidents.models import Leg, LegOutcome
+from app.i18n import company_zone
+from incidents.models import Leg, LegDayStat, LegOutcome
 from suppliers.metrics import METRICS
 from suppliers.models import Comparator, MeasurementWindow, PenaltyKind, ServiceStandard
 
@@ -161,54 +164,60 @@ def version_for_period(versions: list[ServiceStandard], period: Period) -> Servi
 
 
 # SQL aggregation ------------------------------------------------------------------------
+#
+# Count metrics read the daily statistics (incidents.models.LegDayStat) for days whose open
+# legs are all decided, and the legs themselves for the last few days; both give exactly the
+# numbers a GROUP BY over the legs would. The percentile reads the legs.
 
-def _version_case(versions, value_of, *, else_=None, type_=None):
-    """CASE over the leg's promised day choosing a value per SLA version."""
+def _version_case(day, versions, value_of, *, else_=None, type_=None):
+    """CASE over a day column choosing a value (a literal or a column) per SLA version."""
     whens = []
     for v in versions:
-        condition = Leg.promised_day >= v.valid_from
+        condition = day >= v.valid_from
         if v.valid_to is not None:
-            condition = and_(condition, Leg.promised_day <= v.valid_to)
-        whens.append((condition, bindparam(None, value_of(v), type_=type_)))
+            condition = and_(condition, day <= v.valid_to)
+        value = value_of(v)
+        if not hasattr(value, "__clause_element__") and not hasattr(value, "compile"):
+            value = bindparam(None, value, type_=type_)
+        whens.append((condition, value))
     return case(*whens, else_=else_)
 
 
-def _covered(versions):
-    return or_(*[and_(Leg.promised_day >= v.valid_from,
-                      Leg.promised_day <= (v.valid_to or dt.date.max)) for v in versions])
+def _covered(day, versions):
+    return or_(*[and_(day >= v.valid_from, day <= (v.valid_to or dt.date.max)) for v in versions])
 
 
-def _period_index(periods: list[Period]):
-    return case(*[(Leg.promised_day <= p.end, literal(i)) for i, p in enumerate(periods)], else_=literal(-1))
+def _period_index(day, periods: list[Period]):
+    return case(*[(day <= p.end, literal(i)) for i, p in enumerate(periods)], else_=literal(-1))
 
 
-def _leg_filter(versions, supplier_ids, periods, stage):
+def _common_filter(model, day, versions, supplier_ids, first_day, last_day, stage):
+    honours = _version_case(day, versions, lambda v: 1 if v.honours_exclusions else 0, else_=0, type_=Integer)
     conditions = [
-        Leg.supplier_id.in_(supplier_ids),
-        Leg.promised_day >= periods[0].start,
-        Leg.promised_day <= periods[-1].end,
-        or_(Leg.outcome.is_(None), Leg.outcome != LegOutcome.CANCELLED.value),
-        _covered(versions),
+        model.supplier_id.in_(supplier_ids), day >= first_day, day <= last_day, _covered(day, versions),
+        or_(model.is_excluded.is_(False), honours == 0),
     ]
     if stage:
-        conditions.append(Leg.stage == stage)
-    honours = _version_case(versions, lambda v: 1 if v.honours_exclusions else 0, else_=0, type_=Integer)
-    conditions.append(or_(Leg.is_excluded.is_(False), honours == 0))
+        conditions.append(model.stage == stage)
     return conditions
+
+
+def _leg_filter(versions, supplier_ids, first_day, last_day, stage):
+    return [*_common_filter(Leg, Leg.promised_day, versions, supplier_ids, first_day, last_day, stage),
+            or_(Leg.outcome.is_(None), Leg.outcome != LegOutcome.CANCELLED.value)]
 
 
 def _count(condition):
     return func.sum(case((condition, 1), else_=0))
 
 
-def _aggregate(metric: str, versions, supplier_ids, periods, now):
-    """Rows of (supplier_id, period index, numerator, sample) for a count-based metric,
-    or (supplier_id, period index, delay sum, sample) for mean delay."""
-    index = _period_index(periods).label("period_index")
-    closed = and_(Leg.outcome.is_not(None))
+def _from_legs(metric: str, versions, supplier_ids, periods, first_day, last_day, now):
+    """(supplier_id, period index, numerator, sample) rows computed from the legs."""
+    day = Leg.promised_day
+    index = _period_index(day, periods).label("period_index")
     if metric == "on_time_rate":
-        tolerance = _version_case(versions, lambda v: v.tolerance_minutes * 60, else_=0, type_=Integer)
-        cutoff = _version_case(versions, lambda v: now - dt.timedelta(minutes=v.tolerance_minutes),
+        tolerance = _version_case(day, versions, lambda v: v.tolerance_minutes * 60, else_=0, type_=Integer)
+        cutoff = _version_case(day, versions, lambda v: now - dt.timedelta(minutes=v.tolerance_minutes),
                                type_=UTCDateTime())
         on_time = and_(Leg.actual_at.is_not(None), Leg.delay_seconds <= tolerance,
                        or_(Leg.outcome.is_(None), Leg.outcome != LegOutcome.LOST.value))
@@ -217,26 +226,72 @@ def _aggregate(metric: str, versions, supplier_ids, periods, now):
         numerator, sample = _count(on_time), _count(decided)
     elif metric in ("lost_rate", "damage_rate"):
         wanted = LegOutcome.LOST.value if metric == "lost_rate" else LegOutcome.DAMAGED.value
-        numerator, sample = _count(Leg.outcome == wanted), _count(closed)
+        numerator, sample = _count(Leg.outcome == wanted), _count(Leg.outcome.is_not(None))
     elif metric == "first_attempt_rate":
         finished = Leg.outcome.in_([LegOutcome.COMPLETED.value, LegOutcome.FAILED_ATTEMPT.value])
         numerator, sample = _count(Leg.outcome == LegOutcome.COMPLETED.value), _count(finished)
     elif metric == "mean_delay_hours":
-        late_seconds = case((Leg.delay_seconds > 0, Leg.delay_seconds), else_=0)
         has_actual = Leg.actual_at.is_not(None)
-        numerator = func.sum(case((has_actual, late_seconds), else_=0))
+        numerator = func.sum(case((and_(has_actual, Leg.delay_seconds > 0), Leg.delay_seconds), else_=0))
         sample = _count(has_actual)
     else:
         raise ValueError(metric)
-    stmt = (select(Leg.supplier_id, index, numerator.label("numerator"), sample.label("sample"))
-            .where(*_leg_filter(versions, supplier_ids, periods, versions[0].stage))
+    stmt = (select(Leg.supplier_id, index, numerator, sample)
+            .where(*_leg_filter(versions, supplier_ids, first_day, last_day, versions[0].stage))
             .group_by(Leg.supplier_id, index))
     return db.session.execute(stmt).all()
 
 
+def _from_day_stats(metric: str, versions, supplier_ids, periods, first_day, last_day):
+    """The same rows from the daily statistics, for days whose open legs are all decided."""
+    stat = LegDayStat
+    day = stat.day
+    index = _period_index(day, periods).label("period_index")
+    if metric == "on_time_rate":
+        # Every leg of these days is decided: open ones are past promise + tolerance.
+        numerator = func.sum(_version_case(day, versions, lambda v: getattr(stat, f"on_time_{v.tolerance_minutes}"),
+                                           else_=0))
+        sample = func.sum(stat.legs)
+    elif metric == "lost_rate":
+        numerator, sample = func.sum(stat.lost), func.sum(stat.closed)
+    elif metric == "damage_rate":
+        numerator, sample = func.sum(stat.damaged), func.sum(stat.closed)
+    elif metric == "first_attempt_rate":
+        numerator, sample = func.sum(stat.completed), func.sum(stat.completed + stat.failed_attempt)
+    elif metric == "mean_delay_hours":
+        numerator, sample = func.sum(stat.late_seconds), func.sum(stat.with_actual)
+    else:
+        raise ValueError(metric)
+    stmt = (select(stat.supplier_id, index, numerator, sample)
+            .where(*_common_filter(stat, day, versions, supplier_ids, first_day, last_day, versions[0].stage))
+            .group_by(stat.supplier_id, index))
+    return db.session.execute(stmt).all()
+
+
+def _aggregate(metric: str, versions, supplier_ids, periods, now, zone):
+    """{(supplier_id, period index): [numerator, sample]} for a count-based metric."""
+    # Days before the one containing now − the longest tolerance have every open leg decided.
+    longest = max(v.tolerance_minutes for v in versions)
+    cutoff_day = (now - dt.timedelta(minutes=longest)).astimezone(zone).date()
+    first_day, last_day = periods[0].start, periods[-1].end
+    totals: dict[tuple[int, int], list[int]] = {}
+    parts = []
+    if first_day < cutoff_day:
+        parts.append(_from_day_stats(metric, versions, supplier_ids, periods, first_day,
+                                     min(last_day, cutoff_day - dt.timedelta(days=1))))
+    if last_day >= cutoff_day:
+        parts.append(_from_legs(metric, versions, supplier_ids, periods, max(first_day, cutoff_day), last_day, now))
+    for rows in parts:
+        for supplier_id, i, numerator, sample in rows:
+            entry = totals.setdefault((supplier_id, i), [0, 0])
+            entry[0] += int(numerator or 0)
+            entry[1] += int(sample or 0)
+    return totals
+
+
 def _percentile_rows(versions, supplier_ids, periods, percent: int = 95):
     """(supplier_id, period index, nearest-rank percentile delay in seconds, sample)."""
-    index = _period_index(periods)
+    index = _period_index(Leg.promised_day, periods)
     late_seconds = case((Leg.delay_seconds > 0, Leg.delay_seconds), else_=0)
     ranked = (
         select(
@@ -244,7 +299,8 @@ def _percentile_rows(versions, supplier_ids, periods, percent: int = 95):
             func.row_number().over(partition_by=(Leg.supplier_id, index), order_by=late_seconds).label("position"),
             func.count().over(partition_by=(Leg.supplier_id, index)).label("sample"),
         )
-        .where(*_leg_filter(versions, supplier_ids, periods, versions[0].stage), Leg.actual_at.is_not(None))
+        .where(*_leg_filter(versions, supplier_ids, periods[0].start, periods[-1].end, versions[0].stage),
+               Leg.actual_at.is_not(None))
         .subquery()
     )
     r = aliased(ranked)
@@ -255,7 +311,7 @@ def _percentile_rows(versions, supplier_ids, periods, percent: int = 95):
 
 
 def measure_series(versions: list[ServiceStandard], supplier_ids: list[int], periods: list[Period],
-                   now: dt.datetime | None = None) -> list[SlaResult]:
+                   now: dt.datetime | None = None, zone: ZoneInfo | None = None) -> list[SlaResult]:
     """Results of one SLA (all versions of one series) for suppliers and periods."""
     if not versions or not supplier_ids or not periods:
         return []
@@ -268,10 +324,9 @@ def measure_series(versions: list[ServiceStandard], supplier_ids: list[int], per
         rows = _percentile_rows(versions, supplier_ids, periods)
         measured = {(s, i): (Decimal(delay) / 3600, n) for s, i, delay, n in rows}
     else:
-        rows = _aggregate(metric.code, versions, supplier_ids, periods, now)
+        totals = _aggregate(metric.code, versions, supplier_ids, periods, now, zone or company_zone())
         measured = {}
-        for supplier_id, i, numerator, sample in rows:
-            sample = int(sample or 0)
+        for (supplier_id, i), (numerator, sample) in totals.items():
             if sample == 0:
                 measured[(supplier_id, i)] = (None, 0)
             elif metric.code == "mean_delay_hours":

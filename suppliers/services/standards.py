@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from app.changelog import attribute_changes
 from app.db import db
 from app.errors import ValidationFailed
-from incidents.models import LegStage
+from incidents.models import TOLERANCE_CHOICES, LegStage
 from suppliers.metrics import METRICS
 from suppliers.models import (
     ChainRole,
@@ -32,7 +32,6 @@ from suppliers.models import (
 STANDARD_FIELDS = ("name", "metric", "stage", "comparator", "target", "warning_threshold", "window",
                    "min_sample", "tolerance_minutes", "honours_exclusions", "penalty_kind", "penalty_amount",
                    "penalty_cap", "weight", "valid_from", "valid_to")
-MAX_TOLERANCE_MINUTES = 7 * 24 * 60
 
 
 def _decimal(value, field: str, errors: dict, *, minimum=None, maximum=None, required=False) -> Decimal | None:
@@ -104,7 +103,7 @@ def validate_standard(values: dict) -> dict:
     cleaned["window"] = window
 
     for field, default, low, high_int in (("min_sample", 20, 1, 1_000_000),
-                                          ("tolerance_minutes", 0, 0, MAX_TOLERANCE_MINUTES)):
+                                          ("tolerance_minutes", 0, 0, max(TOLERANCE_CHOICES))):
         raw = values.get(field)
         try:
             number = default if raw in (None, "") else int(raw)
@@ -116,6 +115,10 @@ def validate_standard(values: dict) -> dict:
             errors[field] = _l("Use a whole number from %(low)d to %(high)d.", low=low, high=high_int)
             number = default
         cleaned[field] = number
+    if "tolerance_minutes" not in errors and cleaned["tolerance_minutes"] not in TOLERANCE_CHOICES:
+        # The daily statistics keep an on-time count for these tolerances only.
+        errors["tolerance_minutes"] = _l("Use one of %(values)s minutes.",
+                                         values=", ".join(str(m) for m in TOLERANCE_CHOICES))
     cleaned["honours_exclusions"] = bool(values.get("honours_exclusions", True))
 
     kind = values.get("penalty_kind") or PenaltyKind.NONE.value

@@ -23,7 +23,7 @@ $(VENV)/.requirements-test: requirements-test.txt $(VENV)/.requirements
 	touch $@
 
 compile-translations: $(VENV)/.requirements
-	$(BIN)/pybabel compile --use-fuzzy -d translations
+	$(BIN)/pybabel compile -d translations
 
 run: $(VENV)/.requirements compile-translations
 	$(FLASK) db upgrade

@@ -1,16 +1,29 @@
 """Forms of the supplier register. Formats are checked here; business rules in services."""
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, HiddenField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import (
+    BooleanField,
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.forms import choices
-from app.i18n import country_names
-from suppliers.models import CHAIN_ROLE_LABELS, RISK_CLASS_LABELS, STATUS_LABELS
+from app.i18n import country_names, today
+from incidents.models import STAGE_LABELS
+from suppliers.metrics import METRICS
+from suppliers.models import CHAIN_ROLE_LABELS, RISK_CLASS_LABELS, STATUS_LABELS, WINDOW_LABELS
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -104,3 +117,151 @@ class SupplierFilterForm(FlaskForm):
     country = SelectMultipleField(_l("Country"), choices=[])
     archived = SelectField(_l("Archived"), choices=choices([("", _l("Hide archived")), ("include", _l("Include archived")),
                                                             ("only", _l("Archived only"))]))
+
+
+# Service standards (SLAs) -----------------------------------------------------------------
+
+def _metric_choices():
+    return choices((m.code, m.label) for m in METRICS.values() if m.is_available)
+
+
+def _stage_choices():
+    return choices([("", "—"), *((stage.value, label) for stage, label in STAGE_LABELS.items())])
+
+
+def _comparator_choices():
+    return choices([("", _l("As usual for the metric")), ("gte", _l("At least")), ("lte", _l("At most"))])
+
+
+def _window_choices():
+    return choices((window.value, label) for window, label in WINDOW_LABELS.items())
+
+
+def _penalty_choices():
+    return choices([
+        ("none", _l("No penalty")),
+        ("fixed", _l("Fixed amount per breached period")),
+        ("per_unit", _l("Amount per unit beyond the target (percentage point or hour)")),
+    ])
+
+
+def _decimal_or_none(text):
+    """A number typed with a dot or a comma, or None if it is not one."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        number = Decimal(str(text).strip().replace(",", "."))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _plain(number) -> str:
+    """A Decimal as people type it: 95, 97.5 — no exponent, no trailing zeros."""
+    if number is None:
+        return ""
+    return format(number.normalize(), "f")
+
+
+class ServiceStandardForm(FlaskForm):
+    """An SLA's terms. Rate levels are typed in percent (95 means 95 %) and durations in
+    hours; `values()` gives the service fractions 0–1 for rates, as it stores them."""
+
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)],
+                       description=_l("e.g. “On-time delivery, last mile”"))
+    metric = SelectField(_l("Metric"), choices=_metric_choices, validators=[DataRequired()])
+    stage = SelectField(_l("Stage measured"), choices=_stage_choices,
+                        description=_l("For leg metrics: the stage whose legs are measured."))
+    comparator = SelectField(_l("The value must be"), choices=_comparator_choices)
+    target = StringField(_l("Target"), validators=[DataRequired(), Length(max=30)],
+                         description=_l("Percent for rates (95 means 95 %), hours for times."))
+    warning_threshold = StringField(
+        _l("Warning level"), validators=[Optional(), Length(max=30)],
+        description=_l("Optional early alarm, in the same unit: a period that meets the target but not this "
+                       "level shows as warning. With “at least” it is at or above the target."))
+    window = SelectField(_l("Measurement window"), choices=_window_choices, default="month")
+    min_sample = IntegerField(_l("Minimum sample size"), default=20, validators=[Optional()],
+                              description=_l("With fewer legs in a period the result is “not enough data”."))
+    tolerance_minutes = IntegerField(_l("Tolerance (minutes)"), default=0, validators=[Optional()],
+                                     description=_l("A leg still counts on time up to this many minutes after "
+                                                    "its promise."))
+    honours_exclusions = BooleanField(_l("Leave out legs flagged force majeure"), default=True)
+    penalty_kind = SelectField(_l("Penalty rule"), choices=_penalty_choices, default="none")
+    penalty_amount = StringField(_l("Penalty amount (EUR)"), validators=[Optional(), Length(max=30)])
+    penalty_cap = StringField(_l("Penalty cap per period (EUR)"), validators=[Optional(), Length(max=30)],
+                              description=_l("Optional upper limit of one period's penalty."))
+    weight = StringField(_l("Weight in the ranking"), default="1", validators=[Optional(), Length(max=12)],
+                         description=_l("From 0.1 to 100; 1 unless this SLA matters more or less than others."))
+    valid_from = DateField(_l("Valid from"), validators=[DataRequired()], default=today)
+    valid_to = DateField(_l("Valid to"), validators=[Optional()],
+                         description=_l("Last day, inclusive. Leave empty while the SLA is in force."))
+
+    def is_rate(self) -> bool:
+        metric = METRICS.get(self.metric.data or "")
+        return metric is not None and metric.unit == "rate"
+
+    def _check_level(self, field) -> None:
+        if not field.data or not str(field.data).strip():
+            return
+        number = _decimal_or_none(field.data)
+        if number is None:
+            raise ValidationError(_l("Enter a number."))
+        if self.is_rate() and not 0 <= number <= 100:
+            raise ValidationError(_l("Enter a percentage from 0 to 100."))
+
+    def validate_target(self, field) -> None:
+        self._check_level(field)
+
+    def validate_warning_threshold(self, field) -> None:
+        self._check_level(field)
+
+    def _level(self, text):
+        """Percent → fraction for rate metrics; anything else goes to the service as typed."""
+        number = _decimal_or_none(text)
+        if number is None or not self.is_rate():
+            return text
+        return number / 100
+
+    def values(self) -> dict:
+        """The fields as the service takes them (`suppliers.services.standards.validate_standard`)."""
+        return {
+            "name": self.name.data, "metric": self.metric.data, "stage": self.stage.data or None,
+            "comparator": self.comparator.data or None,
+            "target": self._level(self.target.data), "warning_threshold": self._level(self.warning_threshold.data),
+            "window": self.window.data, "min_sample": self.min_sample.data,
+            "tolerance_minutes": self.tolerance_minutes.data, "honours_exclusions": self.honours_exclusions.data,
+            "penalty_kind": self.penalty_kind.data, "penalty_amount": self.penalty_amount.data,
+            "penalty_cap": self.penalty_cap.data, "weight": self.weight.data,
+            "valid_from": self.valid_from.data, "valid_to": self.valid_to.data,
+        }
+
+    @staticmethod
+    def initial_from(standard, valid_from) -> dict:
+        """Form data repeating `standard`'s terms (rate levels back in percent), from `valid_from`."""
+        metric = METRICS.get(standard.metric)
+        factor = 100 if metric is not None and metric.unit == "rate" else 1
+
+        def level(value):
+            return _plain(value * factor) if value is not None else ""
+
+        return {
+            "name": standard.name, "metric": standard.metric, "stage": standard.stage or "",
+            "comparator": standard.comparator, "target": level(standard.target),
+            "warning_threshold": level(standard.warning_threshold), "window": standard.window,
+            "min_sample": standard.min_sample, "tolerance_minutes": standard.tolerance_minutes,
+            "honours_exclusions": standard.honours_exclusions, "penalty_kind": standard.penalty_kind,
+            "penalty_amount": _plain(standard.penalty_amount), "penalty_cap": _plain(standard.penalty_cap),
+            "weight": _plain(standard.weight), "valid_from": valid_from, "valid_to": None,
+        }
+
+
+class ReviseStandardForm(ServiceStandardForm):
+    """A new version of an SLA: the same terms, from a later date, with the reason."""
+
+    reason = TextAreaField(_l("Reason for the change"), validators=[DataRequired(), Length(max=2000)],
+                           description=_l("Kept in the change log, e.g. “New contract signed on 3 March”."))
+
+    def keep_measure(self, standard) -> None:
+        """A revision measures what the SLA measured: metric and stage are not taken from the post."""
+        self.metric.data = standard.metric
+        self.stage.data = standard.stage or ""

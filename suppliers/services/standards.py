@@ -178,6 +178,11 @@ def revise_standard(current: ServiceStandard, values: dict, actor, reason: str) 
     if cleaned["valid_from"] <= current.valid_from:
         raise ValidationFailed(_l("The new version must start after the current one started (%(date)s).",
                                   date=current.valid_from.isoformat()), fields={"valid_from": _l("Too early.")})
+    if cleaned["window"] != current.window:
+        # Results are periods of one window; a series that changed window could not be shown
+        # as one row of periods.
+        raise ValidationFailed(_l("A new version keeps the measurement window; agree a new SLA instead."),
+                               fields={"window": _l("Cannot change in a revision.")})
     if cleaned["metric"] != current.metric or cleaned["stage"] != current.stage:
         raise ValidationFailed(_l("A new version measures the same metric and stage; agree a new SLA instead."),
                                fields={"metric": _l("Cannot change in a revision.")})

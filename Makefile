@@ -46,7 +46,7 @@ test: $(VENV)/.requirements-test compile-translations
 # Refresh the message catalogue after adding or changing user-facing strings.
 translations: $(VENV)/.requirements
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --sort-by-file --no-wrap --omit-header .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-wrap --ignore-obsolete
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-wrap --ignore-obsolete --no-fuzzy-matching
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -19,6 +19,7 @@ from app import i18n
 from app.auth.models import User
 from app.auth.roles import Role
 from app.db import db, unit_of_work
+from app.demo.chain import load_chain
 from app.demo.suppliers import load_suppliers
 from app.demo.users import DEMO_EMAILS, DEMO_PASSWORD, DEMO_USERS, load_users
 from app.errors import ServiceError
@@ -52,7 +53,9 @@ def load(if_empty: bool):
                 raise click.ClickException(ALREADY_LOADED)
             users = load_users()
             load_suppliers(users[Role.QUALITY_MANAGER], today)
+            chain = load_chain(users[Role.QUALITY_MANAGER], today)
             summary = _summary(today)
+            summary.update(chain)
     except ServiceError as exc:
         # The demo data broke a rule of the services: nothing was written.
         with force_locale("en"):
@@ -106,6 +109,7 @@ def _print_summary(summary: dict) -> None:
                f"{summary['certificates']} certificates ({summary['certificates_expired']} expired).")
     click.echo("  by status: " + ", ".join(f"{status} {n}" for status, n in summary["by_status"].items()))
     click.echo("  by chain role: " + ", ".join(f"{role} {n}" for role, n in summary["by_role"].items()))
+    click.echo(f"{summary['orders']} orders with {summary['legs']} legs over the last year, and their SLAs.")
     _print_logins()
 
 

@@ -14,9 +14,9 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
-from app.db import db
+from app.db import db, utcnow
 from app.errors import ValidationFailed
 from incidents.models import STAGE_ORDER, ImportBatch, Leg, LegOutcome, LegStage, Order
 from incidents.services.stats import refresh_day_stats
@@ -256,14 +256,18 @@ def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneIn
     legs = list(by_external_id.values())
 
     orders = _orders_for(legs)
-    existing: dict[str, Leg] = {}
+    # Only what an update needs: the id, and the old key of its daily statistics.
+    existing: dict[str, tuple[int, int, str, dt.date]] = {}
     ids = list(by_external_id)
     for start in range(0, len(ids), 500):
-        for leg in db.session.scalars(select(Leg).where(Leg.external_id.in_(ids[start:start + 500]))):
-            existing[leg.external_id] = leg
+        rows = db.session.execute(
+            select(Leg.external_id, Leg.id, Leg.supplier_id, Leg.stage, Leg.promised_day)
+            .where(Leg.external_id.in_(ids[start:start + 500])))
+        for external_id, *rest in rows:
+            existing[external_id] = tuple(rest)
 
-    created = updated = 0
-    new_rows = []
+    now = utcnow()
+    new_rows, changed_rows = [], []
     touched: set[tuple[int, str, dt.date]] = set()
     for item in legs:
         order = orders[item.order_ref]
@@ -279,28 +283,25 @@ def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneIn
             "delay_seconds": int((item.actual_at - item.promised_at).total_seconds()) if item.actual_at else None,
             "is_excluded": item.is_excluded,
             "exclusion_reason": item.exclusion_reason,
+            "updated_at": now,
         }
-        leg = existing.get(item.external_id)
         touched.add((values["supplier_id"], values["stage"], values["promised_day"]))
-        if leg is None:
+        known = existing.get(item.external_id)
+        if known is None:
             new_rows.append({"external_id": item.external_id, "import_batch_id": batch.id if batch else None,
-                             **values})
-            created += 1
+                             "created_at": now, **values})
         else:
+            leg_id, old_supplier, old_stage, old_day = known
             # The leg may move to another supplier, stage or day: both keys need refreshing.
-            touched.add((leg.supplier_id, leg.stage, leg.promised_day))
-            for key, value in values.items():
-                setattr(leg, key, value)
-            updated += 1
+            touched.add((old_supplier, old_stage, old_day))
+            changed_rows.append({"id": leg_id, **values})
     if new_rows:
-        from app.db import utcnow
-        now = utcnow()
-        for row in new_rows:
-            row["created_at"] = row["updated_at"] = now
-        db.session.execute(Leg.__table__.insert(), new_rows)
+        db.session.execute(insert(Leg.__table__), new_rows)
+    if changed_rows:
+        db.session.execute(update(Leg), changed_rows)  # bulk UPDATE by primary key
     db.session.flush()
     refresh_day_stats(touched)
-    return created, updated
+    return len(new_rows), len(changed_rows)
 
 
 def _orders_for(legs: list[LegInput]) -> dict[str, Order]:

@@ -8,10 +8,25 @@ everything (after a bulk load that bypassed `record_legs`).
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import and_, case, delete, func, insert, literal_column, or_, select
+from sqlalchemy import (
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+)
 
 from app.db import db
 from incidents.models import TOLERANCE_CHOICES, Leg, LegDayStat, LegOutcome
@@ -54,18 +69,32 @@ def _insert_from_legs(*conditions) -> None:
     db.session.execute(insert(LegDayStat).from_select(target, select_stmt))
 
 
+#: The keys a write touched, in a temporary table of the connection: two set-based statements
+#: then refresh any number of keys.
+_touched_keys = Table(
+    "touched_stat_keys", MetaData(),
+    Column("supplier_id", Integer, nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("day", Date, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+
+
 def refresh_day_stats(keys: Iterable[StatKey]) -> None:
     """Recompute the statistics of the given (supplier id, stage, day) keys from the legs."""
-    days_by_group: dict[tuple[int, str], set[dt.date]] = defaultdict(set)
-    for supplier_id, stage, day in keys:
-        days_by_group[(supplier_id, stage)].add(day)
-    for (supplier_id, stage), days in days_by_group.items():
-        ordered = sorted(days)
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start:start + 500]
-            db.session.execute(delete(LegDayStat).where(
-                LegDayStat.supplier_id == supplier_id, LegDayStat.stage == stage, LegDayStat.day.in_(chunk)))
-            _insert_from_legs(Leg.supplier_id == supplier_id, Leg.stage == stage, Leg.promised_day.in_(chunk))
+    keys = set(keys)
+    if not keys:
+        return
+    connection = db.session.connection()
+    _touched_keys.create(connection, checkfirst=True)
+    connection.execute(delete(_touched_keys))
+    connection.execute(insert(_touched_keys), [{"supplier_id": s, "stage": st, "day": d} for s, st, d in keys])
+    k = _touched_keys.c
+    db.session.execute(delete(LegDayStat).where(exists().where(
+        k.supplier_id == LegDayStat.supplier_id, k.stage == LegDayStat.stage, k.day == LegDayStat.day)))
+    _insert_from_legs(exists().where(k.supplier_id == Leg.supplier_id, k.stage == Leg.stage,
+                                     k.day == Leg.promised_day))
+    connection.execute(delete(_touched_keys))
     db.session.flush()
 
 

@@ -8,7 +8,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test test-sqlite test-postgresql translations compile-translations clean
+.PHONY: run olist test translations compile-translations clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ run: $(VENV)/.requirements compile-translations
 	@$(FLASK) demo logins
 	@echo ""
 	$(FLASK) run --host $(HOST) --port $(PORT)
+
+# The real Olist sample in a database of its own, in Brazil's time zone; then serve it.
+OLIST_ENV := CATENA_TIMEZONE=America/Sao_Paulo DATABASE_URL=sqlite:///olist.sqlite
+olist: $(VENV)/.requirements compile-translations
+	$(OLIST_ENV) $(FLASK) db upgrade
+	$(OLIST_ENV) $(FLASK) demo olist
+	@echo ""
+	@echo "Catena with the Olist sample is at http://$(HOST):$(PORT)/  (stop with Ctrl+C)"
+	$(OLIST_ENV) $(FLASK) run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.requirements-test compile-translations
 	env -u TEST_DATABASE_URL $(BIN)/python -m pytest $(PYTEST_ARGS)

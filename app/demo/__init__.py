@@ -117,3 +117,8 @@ def _print_logins() -> None:
     click.echo(f"Demo logins (password {DEMO_PASSWORD}):")
     for user in DEMO_USERS:
         click.echo(f"  {user.email:<26} {user.role.value}")
+
+
+from app.demo.olist import olist_command  # noqa: E402
+
+demo_cli.add_command(olist_command, "olist")

@@ -18,8 +18,9 @@ from sqlalchemy import insert, select, update
 
 from app.db import db, utcnow
 from app.errors import ValidationFailed
+from app.i18n import company_zone
 from incidents.models import STAGE_ORDER, ImportBatch, Leg, LegOutcome, LegStage, Order
-from incidents.services.stats import refresh_day_stats
+from incidents.services.stats import add_legs, subtract_legs
 from suppliers.models import Supplier
 
 #: Fields of Catena's leg format, in the order of its CSV template. Required ones first.
@@ -151,8 +152,9 @@ def parse_leg_row(raw: dict, row: int, zone: ZoneInfo, datetime_format: str | No
             error(name, _l("Required, but empty."))
     if values.get("external_id") and len(values["external_id"]) > 100:
         error("external_id", _l("At most %(n)d characters.", n=100))
-    if values.get("order_ref") and len(values["order_ref"]) > 64:
-        error("order_ref", _l("At most %(n)d characters.", n=64))
+    for name, limit in (("order_ref", 64), ("customer_ref", 64), ("order_channel", 40), ("supplier_code", 32)):
+        if values.get(name) and len(values[name]) > limit:
+            error(name, _l("At most %(n)d characters.", n=limit))
 
     stage = None
     if values.get("stage"):
@@ -268,7 +270,7 @@ def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneIn
 
     now = utcnow()
     new_rows, changed_rows = [], []
-    touched: set[tuple[int, str, dt.date]] = set()
+    touched_suppliers: set[int] = set()
     for item in legs:
         order = orders[item.order_ref]
         values = {
@@ -285,22 +287,26 @@ def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneIn
             "exclusion_reason": item.exclusion_reason,
             "updated_at": now,
         }
-        touched.add((values["supplier_id"], values["stage"], values["promised_day"]))
+        if batch is not None:
+            # A leg points to the batch that wrote it last: rerunning an interrupted import
+            # completes it.
+            values["import_batch_id"] = batch.id
+        touched_suppliers.add(values["supplier_id"])
         known = existing.get(item.external_id)
         if known is None:
-            new_rows.append({"external_id": item.external_id, "import_batch_id": batch.id if batch else None,
+            new_rows.append({"external_id": item.external_id, "import_batch_id": None,
                              "created_at": now, **values})
         else:
-            leg_id, old_supplier, old_stage, old_day = known
-            # The leg may move to another supplier, stage or day: both keys need refreshing.
-            touched.add((old_supplier, old_stage, old_day))
+            leg_id, old_supplier, _old_stage, _old_day = known
+            touched_suppliers.add(old_supplier)
             changed_rows.append({"id": leg_id, **values})
+    if changed_rows:
+        subtract_legs([row["id"] for row in changed_rows])
+        db.session.execute(update(Leg), changed_rows)  # bulk UPDATE by primary key
     if new_rows:
         db.session.execute(insert(Leg.__table__), new_rows)
-    if changed_rows:
-        db.session.execute(update(Leg), changed_rows)  # bulk UPDATE by primary key
+    add_legs(list(by_external_id), touched_suppliers)
     db.session.flush()
-    refresh_day_stats(touched)
     return len(new_rows), len(changed_rows)
 
 
@@ -346,7 +352,8 @@ def ingest_leg_rows(rows: list[dict], zone: ZoneInfo, batch: ImportBatch | None 
     errors = [p for p in problems if p.is_error]
     if errors:
         raise LegRowsRejected(errors)
-    created, updated = record_legs(parsed, supplier_ids, zone, batch)
+    # Times were read in the caller's zone; the day a leg belongs to is the company's.
+    created, updated = record_legs(parsed, supplier_ids, company_zone(), batch)
     return created, updated, [p for p in problems if not p.is_error]
 
 

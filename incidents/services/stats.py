@@ -1,9 +1,11 @@
 """Daily leg statistics: exact per-day aggregates that make measuring years of legs cheap.
 
-`refresh_day_stats` recomputes the rows of the (supplier, stage, day) keys that a write
-touched, from the legs themselves, in the same transaction as the write; so the statistics
-are always exactly what a GROUP BY over the legs would give. `rebuild_day_stats` recomputes
-everything (after a bulk load that bypassed `record_legs`).
+`record_legs` keeps them in step in the same transaction as its write, with deltas: it
+subtracts the old legs' aggregates before an update and adds the written legs' aggregates
+after (`subtract_legs`, `add_legs`), so a write costs in proportion to its own size, whatever
+is already stored for those days. The statistics are therefore always exactly what a
+GROUP BY over the legs would give. `refresh_day_stats` recomputes given keys from the legs,
+`rebuild_day_stats` everything (after a bulk load that bypassed `record_legs`).
 """
 from __future__ import annotations
 
@@ -27,6 +29,9 @@ from sqlalchemy import (
     or_,
     select,
 )
+
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db import db
 from incidents.models import TOLERANCE_CHOICES, Leg, LegDayStat, LegOutcome
@@ -102,4 +107,55 @@ def rebuild_day_stats() -> None:
     """Recompute every statistic (after a bulk load written around `record_legs`)."""
     db.session.execute(delete(LegDayStat))
     _insert_from_legs(literal_column("1") == 1)
+    db.session.flush()
+
+
+# Deltas -----------------------------------------------------------------------------------
+
+_KEY = ("supplier_id", "stage", "day", "is_excluded")
+
+
+def _legs_aggregated(condition) -> list[dict]:
+    aggregates = _aggregates()
+    stmt = (
+        select(Leg.supplier_id, Leg.stage, Leg.promised_day, Leg.is_excluded, *aggregates.values())
+        .where(or_(Leg.outcome.is_(None), Leg.outcome != LegOutcome.CANCELLED.value), condition)
+        .group_by(Leg.supplier_id, Leg.stage, Leg.promised_day, Leg.is_excluded)
+    )
+    names = [*_KEY, *aggregates]
+    return [dict(zip(names, row)) for row in db.session.execute(stmt)]
+
+
+def _add(rows: list[dict], sign: int) -> None:
+    if not rows:
+        return
+    counters = [name for name in rows[0] if name not in _KEY]
+    for row in rows:
+        for name in counters:
+            row[name] = sign * int(row[name] or 0)
+    dialect = db.session.get_bind().dialect.name
+    upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(LegDayStat)
+    # Add to the stored counts; a key seen for the first time is inserted as it is.
+    statement = upsert.on_conflict_do_update(
+        index_elements=list(_KEY),
+        set_={name: getattr(LegDayStat, name) + getattr(upsert.excluded, name) for name in counters},
+    )
+    db.session.execute(statement, rows)
+
+
+def subtract_legs(leg_ids: list[int]) -> None:
+    """Take the given legs, as stored now, out of the statistics (before they change)."""
+    for start in range(0, len(leg_ids), 500):
+        _add(_legs_aggregated(Leg.id.in_(leg_ids[start:start + 500])), -1)
+
+
+def add_legs(external_ids: list[str], supplier_ids: set[int]) -> None:
+    """Count the given legs, as stored now, into the statistics (after they were written)."""
+    for start in range(0, len(external_ids), 500):
+        _add(_legs_aggregated(Leg.external_id.in_(external_ids[start:start + 500])), +1)
+    # Keys whose legs all moved away or were cancelled hold only zeros: a rebuild has no row.
+    ids = sorted(supplier_ids)
+    for start in range(0, len(ids), 500):
+        db.session.execute(delete(LegDayStat).where(LegDayStat.supplier_id.in_(ids[start:start + 500]),
+                                                    LegDayStat.legs == 0))
     db.session.flush()

@@ -68,3 +68,13 @@ def test_operator_cannot_push_legs_but_reads_orders(api_client, make_supplier):
     assert [leg["stage"] for leg in order["legs"]] == ["seller_handover", "last_mile"]
     assert order["legs"][0]["supplier"] == "LM-1"
     assert client.get("/api/v1/orders/NOPE", headers=headers).status_code == 404
+
+
+def test_a_leg_belongs_to_the_company_day_whatever_zone_the_call_uses(api_client, make_supplier, app):
+    make_supplier(code="LM-1")
+    client, headers = api_client("quality_manager")
+    # 23:30 in New York on 9 March is 05:30 on 10 March in Rome, the company's zone.
+    leg = _leg(0, promised_at="2026-03-09T23:30:00", actual_at=None)
+    assert client.post("/api/v1/legs", json={"legs": [leg], "timezone": "America/New_York"},
+                       headers=headers).status_code == 201
+    assert db.session.scalar(select(Leg.promised_day)) == dt.date(2026, 3, 10)

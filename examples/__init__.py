@@ -1,0 +1,1 @@
+"""Worked examples on real data: converters from public data sets into Catena's import formats."""

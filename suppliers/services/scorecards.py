@@ -193,8 +193,10 @@ def _overlaps(versions: list[ServiceStandard], first: dt.date, last: dt.date) ->
 
 
 def scorecard(supplier: Supplier, last_period_day: dt.date, periods: int = 12,
-              now: dt.datetime | None = None) -> Scorecard:
+              now: dt.datetime | None = None, running_day: dt.date | None = None) -> Scorecard:
     """Each SLA applying to `supplier` over its last periods up to `last_period_day`.
+
+    The period containing `running_day` (default: `last_period_day`) is marked as running.
 
     SLAs with no version in force during any of those periods are left out.
     """
@@ -209,7 +211,8 @@ def scorecard(supplier: Supplier, last_period_day: dt.date, periods: int = 12,
         if not _overlaps(versions, shown[0].start, shown[-1].end):
             continue
         by_key = {r.period.key: r for r in measure_series(versions, [supplier.id], shown, now)}
-        cells = [ScorecardCell(p, by_key.get(p.key), p.start <= last_period_day <= p.end) for p in shown]
+        running = running_day or last_period_day
+        cells = [ScorecardCell(p, by_key.get(p.key), p.start <= running <= p.end) for p in shown]
         slas.append(ScorecardSla(versions, metric, cells))
     return Scorecard(supplier, last_period_day, periods, slas, unmeasured)
 

@@ -15,6 +15,8 @@ one-segment /<code> route of the register:
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from decimal import Decimal
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -32,6 +34,7 @@ from suppliers.forms import ReviseStandardForm, ServiceStandardForm
 from suppliers.metrics import METRICS
 from suppliers.models import WINDOW_LABELS, ChainRole, ServiceStandard, Supplier
 from suppliers.services import scorecards
+from suppliers.services.measurement import parse_month
 from suppliers.services.standards import create_standard, revise_standard, series_for_role, series_for_supplier
 from suppliers.views import bp
 from suppliers.views.register import with_supplier
@@ -79,6 +82,20 @@ def _chain_role(role: str) -> str:
     if role not in {r.value for r in ChainRole}:
         abort(404)
     return role
+
+
+def _last_day() -> tuple[dt.date, str]:
+    """The last day shown: today, or the end of the month asked for with ?until=YYYY-MM
+    (to look back at past data, such as the Olist sample of 2016–2018)."""
+    current = today()
+    try:
+        asked = parse_month(request.args.get("until", ""))
+    except ValueError:
+        return current, ""
+    end = (asked.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    if end >= current:
+        return current, ""
+    return end, f"{asked:%Y-%m}"
 
 
 def _months(name: str, allowed: tuple[int, ...], default: int) -> int:
@@ -181,9 +198,10 @@ def revise_sla(series_id: int):
 @with_supplier("slas.view")
 def scorecard(supplier: Supplier):
     months = _months("months", SCORECARD_MONTHS, 12)
-    card = scorecards.scorecard(supplier, today(), periods=months)
+    last_day, until = _last_day()
+    card = scorecards.scorecard(supplier, last_day, periods=months, running_day=today())
     return render_template("suppliers/scorecard.html", supplier=supplier, card=card, months=months,
-                           choices=SCORECARD_MONTHS)
+                           choices=SCORECARD_MONTHS, until=until)
 
 
 @bp.route("/roles/<role>/ranking")
@@ -191,6 +209,7 @@ def scorecard(supplier: Supplier):
 def ranking(role: str):
     role = _chain_role(role)
     months = _months("months", RANKING_MONTHS, 3)
-    first, last = scorecards.month_span_ending(today(), months)
+    last_day, until = _last_day()
+    first, last = scorecards.month_span_ending(last_day, months)
     return render_template("suppliers/ranking.html", role=role, ranking=scorecards.ranking(role, first, last),
-                           months=months, choices=RANKING_MONTHS)
+                           months=months, choices=RANKING_MONTHS, until=until)

@@ -219,3 +219,26 @@ def test_scorecard_leaves_out_slas_not_in_force_in_the_periods(make_supplier):
 def test_month_span_ending_counts_the_current_month():
     assert scorecards.month_span_ending(dt.date(2026, 3, 20), 3) == (dt.date(2026, 1, 1), dt.date(2026, 3, 20))
     assert scorecards.month_span_ending(dt.date(2026, 1, 31), 2) == (dt.date(2025, 12, 1), dt.date(2026, 1, 31))
+
+
+def test_scorecard_and_ranking_look_back_to_a_chosen_month(login_as, make_supplier):
+    import datetime as dt
+
+    from app.db import db
+    from incidents.services.legs import LegInput, record_legs
+    from suppliers.services.standards import create_standard
+    from tests.suppliers.test_measurement import ROME, at
+
+    seller = make_supplier(code="OLD-SELLER", chain_roles=["seller"])
+    record_legs([LegInput(external_id=f"H{n}", order_ref=f"H{n}", stage="seller_handover",
+                          supplier_code="OLD-SELLER", promised_at=at("2018-02-10"),
+                          actual_at=at("2018-02-10") if n else at("2018-02-11"), outcome="completed")
+                 for n in range(4)], {"OLD-SELLER": seller.id}, ROME)
+    create_standard({"name": "Handover", "metric": "on_time_rate", "stage": "seller_handover", "target": "0.95",
+                     "min_sample": 1, "valid_from": dt.date(2016, 1, 1)}, None, chain_role="seller")
+    db.session.commit()
+    client = login_as("viewer")
+    card = client.get("/suppliers/OLD-SELLER/scorecard?until=2018-03").get_data(as_text=True)
+    assert "2018-02" in card and "75.0" in card and "(running)" not in card
+    ranking = client.get("/suppliers/roles/seller/ranking?months=12&until=2018-06").get_data(as_text=True)
+    assert "OLD-SELLER" in ranking and "0.0%" in ranking   # 0 of 1 judged months met

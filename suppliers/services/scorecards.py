@@ -59,7 +59,7 @@ ATTAINED = frozenset({"met", "warning"})
 JUDGED = frozenset({"met", "warning", "breached"})
 
 #: The most suppliers a ranking measures; beyond it the page says the list is cut.
-RANKING_LIMIT = 500
+RANKING_LIMIT = 20_000
 SCORE_PLACES = Decimal("0.000001")
 ZERO = Decimal("0.00")
 
@@ -336,8 +336,9 @@ def ranking(chain_role: str, first: dt.date, last: dt.date, *, limit: int = RANK
     def collect(versions, supplier_ids, is_role_default):
         periods = periods_between(versions[-1].window, first, last)
         by_supplier: dict[int, list[SlaResult]] = defaultdict(list)
-        for result in measure_series(versions, supplier_ids, periods, now):
-            by_supplier[result.supplier_id].append(result)
+        for start in range(0, len(supplier_ids), 5_000):
+            for result in measure_series(versions, supplier_ids[start:start + 5_000], periods, now):
+                by_supplier[result.supplier_id].append(result)
         for supplier_id, results in by_supplier.items():
             attained = _attainment(results, is_role_default)
             if attained is not None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.changelog import ChangeLogged
 from app.db import UTCDateTime, db, utcnow
 
 
@@ -240,3 +241,279 @@ class LegDayStat(db.Model):
     on_time_1440: Mapped[int] = mapped_column(Integer)
     on_time_2880: Mapped[int] = mapped_column(Integer)
 
+
+
+# Customer incidents ----------------------------------------------------------------------
+
+class IncidentChannel(StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    WEB = "web"
+    CHAT = "chat"
+    SOCIAL = "social"
+    STORE = "store"
+
+
+CHANNEL_LABELS = {
+    IncidentChannel.PHONE: _l("Phone"),
+    IncidentChannel.EMAIL: _l("E-mail"),
+    IncidentChannel.WEB: _l("Web form"),
+    IncidentChannel.CHAT: _l("Chat"),
+    IncidentChannel.SOCIAL: _l("Social media"),
+    IncidentChannel.STORE: _l("Store"),
+}
+
+
+class IncidentStatus(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+INCIDENT_STATUS_LABELS = {
+    IncidentStatus.NEW: _l("New"),
+    IncidentStatus.IN_PROGRESS: _l("In progress"),
+    IncidentStatus.RESOLVED: _l("Resolved"),
+    IncidentStatus.CLOSED: _l("Closed"),
+}
+
+#: The customer-card colours operators already use: red, yellow, green; closed is grey.
+INCIDENT_STATUS_COLOURS = {
+    IncidentStatus.NEW: "danger",
+    IncidentStatus.IN_PROGRESS: "warning",
+    IncidentStatus.RESOLVED: "success",
+    IncidentStatus.CLOSED: "secondary",
+}
+
+#: Allowed moves; a resolved incident may be reopened, a closed one is final.
+INCIDENT_TRANSITIONS = {
+    IncidentStatus.NEW: frozenset({IncidentStatus.IN_PROGRESS, IncidentStatus.RESOLVED}),
+    IncidentStatus.IN_PROGRESS: frozenset({IncidentStatus.RESOLVED}),
+    IncidentStatus.RESOLVED: frozenset({IncidentStatus.IN_PROGRESS, IncidentStatus.CLOSED}),
+    IncidentStatus.CLOSED: frozenset(),
+}
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+PRIORITY_LABELS = {
+    Priority.LOW: _l("Low"),
+    Priority.NORMAL: _l("Normal"),
+    Priority.HIGH: _l("High"),
+    Priority.URGENT: _l("Urgent"),
+}
+
+#: First-response time allowed, as a share of the category's hours, by priority.
+PRIORITY_RESPONSE_FACTOR = {Priority.LOW: 2, Priority.NORMAL: 1, Priority.HIGH: 0.5, Priority.URGENT: 0.25}
+
+
+class AttributionRule(StrEnum):
+    """How Catena proposes the responsible legs for a category (incidents.services.attribution)."""
+
+    LATE_DELIVERY = "late_delivery"
+    LOST_PARCEL = "lost_parcel"
+    DAMAGED_GOODS = "damaged_goods"
+    LABELLING_ERROR = "labelling_error"
+    #: No proposal: the operator decides.
+    NONE = "none"
+
+
+class IncidentCategory(db.Model):
+    """The configurable catalogue of complaint categories; codes are stable, labels translated."""
+
+    __tablename__ = "incident_categories"
+    __table_args__ = (CheckConstraint(_in_list("attribution_rule", AttributionRule), name="attribution_rule"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    label_en: Mapped[str] = mapped_column(String(120))
+    label_it: Mapped[str] = mapped_column(String(120))
+    attribution_rule: Mapped[str] = mapped_column(String(32), default=AttributionRule.NONE.value)
+    #: Hours allowed for the first response at normal priority (see PRIORITY_RESPONSE_FACTOR).
+    first_response_hours: Mapped[int] = mapped_column(Integer, default=24)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    position: Mapped[int] = mapped_column(Integer, default=100)
+
+    def label(self, locale: str) -> str:
+        return self.label_it if str(locale).startswith("it") else self.label_en
+
+
+class Incident(ChangeLogged, db.Model):
+    """A customer's complaint about an order (or about no known order, flagged for follow-up)."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint(_in_list("channel", IncidentChannel), name="channel"),
+        CheckConstraint(_in_list("status", IncidentStatus), name="status"),
+        CheckConstraint(_in_list("priority", Priority), name="priority"),
+        CheckConstraint("csat IS NULL OR (csat >= 1 AND csat <= 5)", name="csat"),
+        Index("ix_incidents_open_respond_by", "status", "respond_by", "id"),
+        Index("ix_incidents_reported_at_id", "reported_at", "id"),
+    )
+    __changelog_exclude__ = ("updated_at", "version", "created_at")
+    __changelog_kind__ = _l("Incident")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: The helpdesk's ticket id: pushing the same ticket again returns this incident.
+    external_id: Mapped[str | None] = mapped_column(String(100), unique=True)
+    order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"), index=True)
+    #: The order reference as given, kept when no such order is known (then needs follow-up).
+    order_ref_given: Mapped[str | None] = mapped_column(String(64))
+    needs_follow_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    channel: Mapped[str] = mapped_column(String(16))
+    category_id: Mapped[int] = mapped_column(ForeignKey("incident_categories.id"), index=True)
+    priority: Mapped[str] = mapped_column(String(16), default=Priority.NORMAL.value)
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=IncidentStatus.NEW.value)
+    reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: When the first response is due (category hours × priority factor after reported_at).
+    respond_by: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    #: Customer satisfaction at closing, 1 (very unhappy) to 5.
+    csat: Mapped[int | None] = mapped_column(Integer)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    order: Mapped[Order | None] = relationship()
+    category: Mapped[IncidentCategory] = relationship()
+    assignee = relationship("User", foreign_keys=[assignee_id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    interactions: Mapped[list[Interaction]] = relationship(back_populates="incident", order_by="Interaction.at",
+                                                           cascade="all, delete-orphan")
+    cost_lines: Mapped[list[CostLine]] = relationship(back_populates="incident", order_by="CostLine.id",
+                                                      cascade="all, delete-orphan")
+    decisions: Mapped[list[AttributionDecision]] = relationship(
+        back_populates="incident", order_by="AttributionDecision.revision", cascade="all, delete-orphan")
+
+    def __str__(self) -> str:
+        return f"#{self.id}"
+
+    def changelog_label(self) -> str:
+        return f"#{self.id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (IncidentStatus.NEW, IncidentStatus.IN_PROGRESS)
+
+    @property
+    def current_decision(self) -> AttributionDecision | None:
+        return self.decisions[-1] if self.decisions else None
+
+    def can_move_to(self, status: IncidentStatus) -> bool:
+        return status in INCIDENT_TRANSITIONS[IncidentStatus(self.status)]
+
+
+class InteractionDirection(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class Interaction(db.Model):
+    """One contact with the customer about an incident."""
+
+    __tablename__ = "incident_interactions"
+    __table_args__ = (
+        CheckConstraint(_in_list("channel", IncidentChannel), name="channel"),
+        CheckConstraint(_in_list("direction", InteractionDirection), name="direction"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(16))
+    direction: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    incident: Mapped[Incident] = relationship(back_populates="interactions")
+    by = relationship("User")
+
+
+class CostKind(StrEnum):
+    REFUND = "refund"
+    RESHIPMENT = "reshipment"
+    VOUCHER = "voucher"
+    OTHER = "other"
+
+
+class CostLine(db.Model):
+    """What the disservice cost the company: a refund, a reshipment, a voucher…"""
+
+    __tablename__ = "incident_cost_lines"
+    __table_args__ = (
+        CheckConstraint(_in_list("kind", CostKind), name="kind"),
+        CheckConstraint("amount >= 0", name="amount"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    note: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    incident: Mapped[Incident] = relationship(back_populates="cost_lines")
+
+
+class AttributionDecision(db.Model):
+    """One decision (revision) on who caused an incident. Revisions are kept, never edited:
+    the incident's current attribution is its latest revision."""
+
+    __tablename__ = "attribution_decisions"
+    __table_args__ = (Index("ix_attribution_decisions_incident_revision", "incident_id", "revision", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    revision: Mapped[int] = mapped_column(Integer)
+    #: The proposal Catena made at the time (shares as JSON), kept beside the decision.
+    proposal: Mapped[list | None] = mapped_column(JSON)
+    #: Whether the decision is Catena's proposal confirmed unchanged.
+    follows_proposal: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str | None] = mapped_column(Text)
+    decided_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    incident: Mapped[Incident] = relationship(back_populates="decisions")
+    decided_by = relationship("User")
+    shares: Mapped[list[AttributionShare]] = relationship(back_populates="decision", order_by="AttributionShare.id",
+                                                          cascade="all, delete-orphan")
+
+
+class AttributionShare(db.Model):
+    """The share of one incident carried by one party: a leg's supplier, or the company itself."""
+
+    __tablename__ = "attribution_shares"
+    __table_args__ = (
+        CheckConstraint("share > 0 AND share <= 1", name="share"),
+        CheckConstraint("is_internal OR supplier_id IS NOT NULL", name="party"),
+        Index("ix_attribution_shares_supplier", "supplier_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("attribution_decisions.id"), index=True)
+    leg_id: Mapped[int | None] = mapped_column(ForeignKey("legs.id"))
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"))
+    #: Our own fault (no supplier carries it).
+    is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: A fraction 0–1; the shares of one decision sum to 1.
+    share: Mapped[Decimal] = mapped_column(Numeric(7, 6))
+    root_cause: Mapped[str | None] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(Text)
+
+    decision: Mapped[AttributionDecision] = relationship(back_populates="shares")
+    leg: Mapped[Leg | None] = relationship()
+    supplier = relationship("Supplier")

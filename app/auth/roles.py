@@ -40,6 +40,11 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "legs.import": _QUALITY_OFFICE,
     "slas.view": _EVERYONE,
     "slas.edit": _QUALITY_OFFICE,
+    "incidents.view": _EVERYONE,
+    #: Record complaints, log interactions and costs, move an incident along its life, assign.
+    "incidents.handle": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.OPERATOR}),
+    #: Confirm or override who caused an incident.
+    "incidents.attribute": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.OPERATOR}),
     "users.manage": frozenset({Role.ADMIN}),
 }
 

@@ -1,0 +1,1 @@
+"""The attribution panel of an incident: Catena's proposal, the decision and its history."""

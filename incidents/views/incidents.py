@@ -1,0 +1,1 @@
+"""Pages for customer incidents: intake, their life, the backlog."""

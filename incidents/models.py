@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.changelog import ChangeLogged
@@ -372,10 +373,15 @@ class Incident(ChangeLogged, db.Model):
     description: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=IncidentStatus.NEW.value)
     reported_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    #: The day, in the company's time zone, that contains reported_at: the incident's period.
+    reported_day: Mapped[dt.date] = mapped_column(Date, index=True)
     #: When the first response is due (category hours × priority factor after reported_at).
     respond_by: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     first_response_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: Seconds from report to first response and to resolution, kept for SQL aggregation.
+    first_response_seconds: Mapped[int | None] = mapped_column(Integer)
+    resolution_seconds: Mapped[int | None] = mapped_column(Integer)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     #: Customer satisfaction at closing, 1 (very unhappy) to 5.
@@ -517,3 +523,19 @@ class AttributionShare(db.Model):
     decision: Mapped[AttributionDecision] = relationship(back_populates="shares")
     leg: Mapped[Leg | None] = relationship()
     supplier = relationship("Supplier")
+
+
+@event.listens_for(Incident, "before_insert")
+@event.listens_for(Incident, "before_update")
+def _set_reported_day(mapper, connection, incident: Incident) -> None:
+    # Derived columns kept with their sources, so that periods group and durations add up the
+    # same way on every engine (as legs do).
+    from app.i18n import company_zone
+
+    reported = incident.reported_at
+    if reported is not None:
+        incident.reported_day = reported.astimezone(company_zone()).date()
+    incident.first_response_seconds = (int((incident.first_response_at - reported).total_seconds())
+                                       if reported and incident.first_response_at else None)
+    incident.resolution_seconds = (int((incident.resolved_at - reported).total_seconds())
+                                   if reported and incident.resolved_at else None)

@@ -54,13 +54,14 @@ register(Metric("mean_delay_hours", _l("Mean delay (hours)"), "hours", Comparato
 register(Metric("p95_delay_hours", _l("95th-percentile delay (hours)"), "hours", Comparator.AT_MOST, "legs", _l(
     "Nearest-rank 95th percentile of the same delays: sorted ascending, the value at position ⌈0.95 × n⌉.")))
 register(Metric("incidents_per_1000", _l("Incidents per 1,000 legs"), "count", Comparator.AT_MOST, "incidents", _l(
-    "Incidents attributed to the supplier in the period, per 1,000 of its legs in the period."),
-    is_available=False))
+    "Incidents reported in the period, counted with the share of them attributed to the supplier, per 1,000 "
+    "of its legs promised in the period (every stage).")))
 register(Metric("first_response_hours", _l("First response time (hours)"), "hours", Comparator.AT_MOST, "incidents",
-                _l("Mean hours from an incident's report to its first response, over incidents reported in the period."),
-                is_available=False))
+                _l("Over the incidents reported in the period and attributed to the supplier, the mean hours from "
+                   "report to first response, weighted by the supplier's share.")))
 register(Metric("resolution_hours", _l("Resolution time (hours)"), "hours", Comparator.AT_MOST, "incidents",
-                _l("Mean hours from an incident's report to its resolution, over incidents resolved in the period."),
-                is_available=False))
+                _l("Over the incidents reported in the period and attributed to the supplier, the mean hours from "
+                   "report to resolution, weighted by the supplier's share.")))
 register(Metric("csat_avg", _l("Average CSAT (1–5)"), "score", Comparator.AT_LEAST, "incidents",
-            _l("Mean customer satisfaction score of incidents closed in the period."), is_available=False))
+            _l("Over the incidents reported in the period and attributed to the supplier, the mean customer "
+               "satisfaction score given at closing, weighted by the supplier's share.")))

@@ -29,7 +29,7 @@ from sqlalchemy.orm import aliased
 
 from app.db import UTCDateTime, db, utcnow
 from app.i18n import company_zone
-from incidents.models import Leg, LegDayStat, LegOutcome
+from incidents.models import AttributionDecision, AttributionShare, Incident, Leg, LegDayStat, LegOutcome
 from suppliers.metrics import METRICS
 from suppliers.models import Comparator, MeasurementWindow, PenaltyKind, ServiceStandard
 
@@ -111,6 +111,7 @@ def month_span(from_month: str, to_month: str) -> tuple[dt.date, dt.date]:
 # Judging a period -----------------------------------------------------------------------
 
 def _quantize(metric_unit: str, value: Decimal) -> Decimal:
+    """Rates to 6 places (0.0001 %), hours, counts and scores to 2."""
     return value.quantize(RATE_PLACES if metric_unit == "rate" else HOUR_PLACES, rounding=ROUND_HALF_UP)
 
 
@@ -289,6 +290,77 @@ def _aggregate(metric: str, versions, supplier_ids, periods, now, zone):
     return totals
 
 
+# Incident metrics ---------------------------------------------------------------------------
+#
+# An incident counts for a supplier with the share the incident's current attribution (its
+# latest decision) gives it: an incident shared 70/30 between a seller and a carrier is 0.7 of
+# an incident for the seller. Weighted means use the shares as weights; the sample is the
+# number of incidents.
+
+def _current_shares():
+    """(incident id, supplier id, share) of every incident's latest attribution decision."""
+    latest = (select(AttributionDecision.incident_id, func.max(AttributionDecision.revision).label("revision"))
+              .group_by(AttributionDecision.incident_id).subquery())
+    return (select(AttributionDecision.incident_id, AttributionShare.supplier_id, AttributionShare.share)
+            .join(AttributionShare, AttributionShare.decision_id == AttributionDecision.id)
+            .join(latest, and_(latest.c.incident_id == AttributionDecision.incident_id,
+                               latest.c.revision == AttributionDecision.revision))
+            .where(AttributionShare.supplier_id.is_not(None))
+            .subquery())
+
+
+def _incident_totals(metric: str, versions, supplier_ids, periods) -> dict[tuple[int, int], list]:
+    """{(supplier_id, period index): [numerator, weight, sample]} for an incident metric."""
+    shares = _current_shares()
+    day = Incident.reported_day
+    index = _period_index(day, periods).label("period_index")
+    weight = shares.c.share
+    if metric == "incidents_per_1000":
+        value_column, present = None, None
+    else:
+        value_column, present = {
+            "first_response_hours": (Incident.first_response_seconds, Incident.first_response_seconds.is_not(None)),
+            "resolution_hours": (Incident.resolution_seconds, Incident.resolution_seconds.is_not(None)),
+            "csat_avg": (Incident.csat, Incident.csat.is_not(None)),
+        }[metric]
+    conditions = [shares.c.supplier_id.in_(supplier_ids), day >= periods[0].start, day <= periods[-1].end,
+                  _covered(day, versions)]
+    if present is not None:
+        conditions.append(present)
+    numerator = func.sum(weight) if value_column is None else func.sum(weight * value_column)
+    stmt = (select(shares.c.supplier_id, index, numerator, func.sum(weight), func.count())
+            .select_from(shares).join(Incident, Incident.id == shares.c.incident_id)
+            .where(*conditions).group_by(shares.c.supplier_id, index))
+    totals = {(s, i): [Decimal(str(n or 0)), Decimal(str(w or 0)), int(c)] for s, i, n, w, c in db.session.execute(stmt)}
+    if metric == "incidents_per_1000":
+        # Per 1,000 of the supplier's counted legs (every stage) promised in the period.
+        stat = LegDayStat
+        leg_index = _period_index(stat.day, periods).label("period_index")
+        legs = (select(stat.supplier_id, leg_index, func.sum(stat.legs))
+                .where(stat.supplier_id.in_(supplier_ids), stat.day >= periods[0].start,
+                       stat.day <= periods[-1].end)
+                .group_by(stat.supplier_id, leg_index))
+        leg_counts = {(s, i): int(n or 0) for s, i, n in db.session.execute(legs)}
+        return {key: [totals.get(key, [Decimal(0)])[0], None, count] for key, count in leg_counts.items()}
+    return totals
+
+
+def _incident_values(metric: str, totals) -> dict[tuple[int, int], tuple[Decimal | None, int]]:
+    measured = {}
+    for key, (numerator, weight, sample) in totals.items():
+        if sample == 0:
+            measured[key] = (None, 0)
+        elif metric == "incidents_per_1000":
+            measured[key] = (numerator * 1000 / sample, sample)
+        elif not weight:
+            measured[key] = (None, 0)
+        elif metric == "csat_avg":
+            measured[key] = (numerator / weight, sample)
+        else:
+            measured[key] = (numerator / weight / 3600, sample)
+    return measured
+
+
 def _percentile_rows(versions, supplier_ids, periods, percent: int = 95):
     """(supplier_id, period index, nearest-rank percentile delay in seconds, sample)."""
     index = _period_index(Leg.promised_day, periods)
@@ -317,10 +389,10 @@ def measure_series(versions: list[ServiceStandard], supplier_ids: list[int], per
         return []
     now = now or utcnow()
     metric = METRICS[versions[0].metric]
-    if metric.source != "legs":
-        raise NotImplementedError(f"{metric.code} is measured over incidents, which are not recorded yet")
     versions = sorted(versions, key=lambda v: v.version)
-    if metric.code == "p95_delay_hours":
+    if metric.source == "incidents":
+        measured = _incident_values(metric.code, _incident_totals(metric.code, versions, supplier_ids, periods))
+    elif metric.code == "p95_delay_hours":
         rows = _percentile_rows(versions, supplier_ids, periods)
         measured = {(s, i): (Decimal(delay) / 3600, n) for s, i, delay, n in rows}
     else:

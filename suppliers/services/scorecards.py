@@ -204,7 +204,7 @@ def scorecard(supplier: Supplier, last_period_day: dt.date, periods: int = 12,
     for versions in series_for_supplier(supplier):
         latest = versions[-1]
         metric = METRICS[latest.metric]
-        if not metric.is_available or metric.source != "legs":
+        if not metric.is_available:
             unmeasured.append(latest)
             continue
         shown = last_periods(latest.window, last_period_day, periods_shown(latest.window, periods))
@@ -299,7 +299,7 @@ def _attainment(results: list[SlaResult], is_role_default: bool) -> SlaAttainmen
 
 def _measurable(versions: list[ServiceStandard]) -> bool:
     metric = METRICS.get(versions[0].metric)
-    return metric is not None and metric.is_available and metric.source == "legs"
+    return metric is not None and metric.is_available
 
 
 def _group_series(rows: list[ServiceStandard]) -> list[list[ServiceStandard]]:

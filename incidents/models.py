@@ -539,3 +539,94 @@ def _set_reported_day(mapper, connection, incident: Incident) -> None:
                                        if reported and incident.first_response_at else None)
     incident.resolution_seconds = (int((incident.resolved_at - reported).total_seconds())
                                    if reported and incident.resolved_at else None)
+
+
+# Chargebacks ---------------------------------------------------------------------------------
+
+class ChargebackPolicy(db.Model):
+    """What a supplier (or every supplier of a chain role) is charged for the incidents
+    attributed to it: the incident's cost lines plus a fixed amount per incident, both times
+    its share, capped per statement. A supplier's own policy overrides its role's."""
+
+    __tablename__ = "chargeback_policies"
+    __table_args__ = (
+        CheckConstraint("(supplier_id IS NULL) <> (chain_role IS NULL)", name="one_owner"),
+        CheckConstraint("per_incident_amount >= 0", name="per_incident_amount"),
+        CheckConstraint("cap_per_statement IS NULL OR cap_per_statement >= 0", name="cap"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("suppliers.id"), unique=True)
+    chain_role: Mapped[str | None] = mapped_column(String(32), unique=True)
+    #: Charged per attributed incident (times the share), on top of its cost lines.
+    per_incident_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=Decimal("0"))
+    #: Whether the incident's cost lines (refunds, reshipments…) are charged back.
+    charges_costs: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Most that one statement may charge; empty means no cap.
+    cap_per_statement: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChargebackStatus(StrEnum):
+    DRAFT = "draft"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    DISPUTED = "disputed"
+
+
+class ChargebackStatement(ChangeLogged, db.Model):
+    """The incidents attributed to one supplier in one period, and what they are charged."""
+
+    __tablename__ = "chargeback_statements"
+    __table_args__ = (
+        CheckConstraint(_in_list("status", ChargebackStatus), name="status"),
+        CheckConstraint("period_end >= period_start", name="period"),
+        Index("uq_chargeback_statements_supplier_period", "supplier_id", "period_start", "period_end", unique=True),
+    )
+    __changelog_exclude__ = ("created_at", "version")
+    __changelog_kind__ = _l("Chargeback statement")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default=ChargebackStatus.DRAFT.value)
+    #: Sum of the lines, before the policy's cap.
+    lines_total: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+    #: What is charged: the lines' total, capped.
+    total: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal("0"))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    responded_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    #: The supplier's answer when accepting or disputing.
+    response_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    supplier = relationship("Supplier")
+    lines: Mapped[list[ChargebackLine]] = relationship(back_populates="statement", order_by="ChargebackLine.id",
+                                                       cascade="all, delete-orphan")
+
+    def __str__(self) -> str:
+        return f"#{self.id}"
+
+
+class ChargebackLine(db.Model):
+    """One incident on a statement: its cost, the supplier's share and the amount charged."""
+
+    __tablename__ = "chargeback_lines"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    statement_id: Mapped[int] = mapped_column(ForeignKey("chargeback_statements.id"), index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    #: The incident's cost lines at the time, and the fixed amount per incident.
+    cost: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    per_incident_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    share: Mapped[Decimal] = mapped_column(Numeric(7, 6))
+    #: (cost + per-incident amount) × share, rounded half-up to the cent.
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+
+    statement: Mapped[ChargebackStatement] = relationship(back_populates="lines")
+    incident: Mapped[Incident] = relationship()

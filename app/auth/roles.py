@@ -45,6 +45,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "incidents.handle": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.OPERATOR}),
     #: Confirm or override who caused an incident.
     "incidents.attribute": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.OPERATOR}),
+    "chargebacks.view": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.AUDITOR, Role.VIEWER}),
+    #: Prepare, send and settle chargeback statements; set chargeback policies.
+    "chargebacks.manage": _QUALITY_OFFICE,
     "users.manage": frozenset({Role.ADMIN}),
 }
 

@@ -44,7 +44,7 @@ def _decode(cursor: str, column) -> tuple[list[Any], bool]:
         values, backwards = data["k"], bool(data.get("b", False))
         if not isinstance(values, list) or len(values) != 2 or not isinstance(values[1], int):
             raise BadCursor(cursor)
-        python_type = getattr(column.type, "python_type", None) if hasattr(column, "type") else None
+        python_type = _python_type(column)
         if values[0] is not None and python_type in (dt.datetime,):
             values[0] = dt.datetime.fromisoformat(values[0])
         elif values[0] is not None and python_type in (dt.date,):
@@ -52,6 +52,17 @@ def _decode(cursor: str, column) -> tuple[list[Any], bool]:
         return values, backwards
     except (ValueError, KeyError, TypeError, binascii.Error, json.JSONDecodeError, NotImplementedError) as exc:
         raise BadCursor(cursor) from exc
+
+
+def _python_type(column):
+    """The Python type of a column's values; for a TypeDecorator (UTCDateTime), its impl's."""
+    column_type = getattr(column, "type", None)
+    for candidate in (column_type, getattr(column_type, "impl", None)):
+        try:
+            return candidate.python_type
+        except (AttributeError, NotImplementedError):
+            continue
+    return None
 
 
 def keyset_page(stmt: Select, sort_column, id_column, *, descending: bool, cursor: str | None,

@@ -132,3 +132,171 @@ def get_order(ref):
     if order is None:
         abort(404)
     return order
+
+
+# Incidents -------------------------------------------------------------------------------
+
+import datetime as _dt  # noqa: E402
+
+from flask import request  # noqa: E402
+
+from app.api import ListArgsSchema  # noqa: E402
+from app.i18n import company_zone  # noqa: E402
+from app.pagination import BadCursor  # noqa: E402
+from incidents.models import CHANNEL_LABELS, INCIDENT_STATUS_LABELS, PRIORITY_LABELS, Incident  # noqa: E402
+from incidents.services import incidents as incident_services  # noqa: E402
+
+
+class IncidentInSchema(ma.Schema):
+    """A complaint pushed by a helpdesk. `reported_at` is ISO 8601; a time without a zone is
+    read in the company's time zone (CATENA_TIMEZONE)."""
+
+    class Meta:
+        unknown = ma.RAISE
+
+    external_id = ma.fields.String(allow_none=True, validate=ma.validate.Length(min=1, max=100), metadata={
+        "description": "The helpdesk's ticket id: pushing the same ticket again returns the incident recorded "
+                       "first, unchanged"})
+    order_ref = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=64), metadata={
+        "description": "Unknown or missing: the incident is recorded and flagged for follow-up"})
+    category = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40))
+    channel = ma.fields.String(required=True, validate=ma.validate.OneOf([c.value for c in CHANNEL_LABELS]))
+    priority = ma.fields.String(load_default="normal", validate=ma.validate.OneOf([p.value for p in PRIORITY_LABELS]))
+    description = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=10_000))
+    reported_at = ma.fields.DateTime(required=True, format="iso")
+
+
+class IncidentListArgsSchema(ListArgsSchema):
+    status = ma.fields.String(load_default=None, validate=ma.validate.OneOf([s.value for s in INCIDENT_STATUS_LABELS]))
+    category = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40))
+    supplier = ma.fields.String(load_default=None, validate=ma.validate.Length(max=32),
+                                metadata={"description": "Supplier code: incidents whose order has a leg of it"})
+
+
+class AttributionShareOutSchema(ma.Schema):
+    supplier = ma.fields.String(allow_none=True)
+    stage = ma.fields.String(allow_none=True)
+    share = ma.fields.Float()
+    root_cause = ma.fields.String(allow_none=True)
+    reason = ma.fields.String(allow_none=True)
+
+
+def _share_dict(item) -> dict:
+    get = item.get if isinstance(item, dict) else (lambda name: getattr(item, name, None))
+    supplier = get("supplier")
+    supplier = getattr(supplier, "code", supplier)
+    stage = get("stage")
+    if stage is None and get("leg") is not None:
+        stage = getattr(get("leg"), "stage", None)
+    share = get("share")
+    return {"supplier": supplier, "stage": stage, "share": float(share) if share is not None else None,
+            "root_cause": get("root_cause"), "reason": str(get("reason")) if get("reason") is not None else None}
+
+
+def _attribution(incident: Incident) -> tuple[list[dict], list[dict]]:
+    """(proposed, current) shares, from incidents.services.attribution when it is installed."""
+    try:
+        from incidents.services import attribution
+    except ImportError:
+        return [], []
+    proposed = attribution.propose(incident)
+    if hasattr(attribution, "proposal_as_dicts"):
+        proposed = attribution.proposal_as_dicts(proposed)
+    return [_share_dict(s) for s in proposed], [_share_dict(s) for s in attribution.current_shares(incident)]
+
+
+class IncidentOutSchema(ma.Schema):
+    id = ma.fields.Integer()
+    external_id = ma.fields.String(allow_none=True)
+    order_ref = ma.fields.Function(lambda i: i.order.ref if i.order else i.order_ref_given,
+                                   metadata={"type": "string", "nullable": True})
+    needs_follow_up = ma.fields.Boolean()
+    category = ma.fields.Function(lambda i: i.category.code, metadata={"type": "string"})
+    channel = ma.fields.String()
+    priority = ma.fields.String()
+    description = ma.fields.String()
+    status = ma.fields.String()
+    reported_at = ma.fields.DateTime()
+    respond_by = ma.fields.DateTime(allow_none=True)
+    first_response_at = ma.fields.DateTime(allow_none=True)
+    resolved_at = ma.fields.DateTime(allow_none=True)
+    closed_at = ma.fields.DateTime(allow_none=True)
+    csat = ma.fields.Integer(allow_none=True)
+    interactions_count = ma.fields.Integer()
+    cost_total = ma.fields.Function(lambda i: str(incident_services.cost_total(i)),
+                                    metadata={"type": "string", "description": "Euro, two decimal places"})
+    proposed_attribution = ma.fields.List(ma.fields.Nested(AttributionShareOutSchema))
+    attribution = ma.fields.List(ma.fields.Nested(AttributionShareOutSchema))
+
+
+class IncidentPageSchema(ma.Schema):
+    items = ma.fields.List(ma.fields.Nested(IncidentOutSchema))
+    next = ma.fields.String(allow_none=True)
+
+
+class _IncidentOut:
+    """An incident with what the response adds to it (attribution lists, interaction count)."""
+
+    def __init__(self, incident: Incident, interactions_count: int | None = None):
+        self._incident = incident
+        self.proposed_attribution, self.attribution = _attribution(incident)
+        self.interactions_count = (len(incident.interactions) if interactions_count is None
+                                   else interactions_count)
+
+    def __getattr__(self, name):
+        return getattr(self._incident, name)
+
+
+@blp.route("/incidents", methods=["POST"])
+@api_permission("incidents.handle")
+@blp.arguments(IncidentInSchema)
+@blp.response(201, IncidentOutSchema)
+@blp.alt_response(200, schema=IncidentOutSchema, description="The ticket was pushed before: the incident as recorded")
+def post_incident(data):
+    """Record a customer complaint; idempotent by `external_id`.
+
+    201 with the new incident; 200 with the incident recorded first when the same
+    `external_id` (or, without one, the same `Idempotency-Key` header, stored as the
+    external id) was pushed before; nothing is changed then. `reported_at` without a zone is
+    read in the company's time zone.
+    """
+    if not data.get("external_id"):
+        key = (request.headers.get("Idempotency-Key") or "").strip()
+        if len(key) > 100:
+            raise ValidationFailed("The Idempotency-Key header is too long.",
+                                   fields={"Idempotency-Key": "at most 100 characters"})
+        data["external_id"] = key or None
+    reported_at = data["reported_at"]
+    if reported_at.tzinfo is None:
+        data["reported_at"] = reported_at.replace(tzinfo=company_zone())
+    with unit_of_work():
+        incident, created = incident_services.record_incident_from_api(data, g.api_user)
+    return _IncidentOut(incident_services.get_incident(incident.id)), 201 if created else 200
+
+
+@blp.route("/incidents")
+@api_permission("incidents.view")
+@blp.arguments(IncidentListArgsSchema, location="query")
+@blp.response(200, IncidentPageSchema)
+def list_incidents(args):
+    """Incidents by first-response due time (respond_by, then id), every status unless
+    `status` is given; keyset-paged: pass `next` back as `cursor`."""
+    filters = incident_services.BacklogFilters(status=args["status"], category=args["category"],
+                                               supplier=args["supplier"], include_closed=True)
+    try:
+        page = incident_services.backlog(filters, cursor=args["cursor"], limit=args["limit"])
+    except BadCursor:
+        abort(400, description="The cursor is not valid.")
+    counts = incident_services.interaction_counts(page.items)
+    return {"items": [_IncidentOut(i, counts.get(i.id, 0)) for i in page.items], "next": page.next_cursor}
+
+
+@blp.route("/incidents/<int:incident_id>")
+@api_permission("incidents.view")
+@blp.response(200, IncidentOutSchema)
+def get_incident(incident_id):
+    """One incident with its proposed and current attribution."""
+    incident = incident_services.get_incident(incident_id)
+    if incident is None:
+        abort(404)
+    return _IncidentOut(incident)

@@ -72,3 +72,97 @@ class ConfirmImportForm(FlaskForm):
     valid_rows_only = BooleanField(
         _l("Write the valid rows and set the others aside"),
         description=_l("Without this, nothing is written if any row has an error."))
+
+
+# Incidents -------------------------------------------------------------------------------
+
+from flask_babel import get_locale  # noqa: E402
+from wtforms import DateTimeLocalField, DecimalField, IntegerField, SelectMultipleField, TextAreaField  # noqa: E402
+from wtforms.validators import NumberRange  # noqa: E402
+
+from app.i18n import company_zone  # noqa: E402
+from incidents.models import (  # noqa: E402
+    CHANNEL_LABELS,
+    INCIDENT_STATUS_LABELS,
+    PRIORITY_LABELS,
+    CostKind,
+    InteractionDirection,
+    Priority,
+)
+
+COST_KIND_LABELS = {
+    CostKind.REFUND: _l("Refund"),
+    CostKind.RESHIPMENT: _l("Reshipment"),
+    CostKind.VOUCHER: _l("Voucher"),
+    CostKind.OTHER: _l("Other"),
+}
+
+DIRECTION_LABELS = {
+    InteractionDirection.INBOUND: _l("From the customer"),
+    InteractionDirection.OUTBOUND: _l("To the customer"),
+}
+
+
+def _now_in_company_zone():
+    """The current minute as a naive wall-clock time of the company zone (the form's default)."""
+    import datetime as _dt
+
+    return _dt.datetime.now(company_zone()).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def _category_choices():
+    from incidents.services.incidents import active_categories
+
+    locale = str(get_locale())
+    return choices((c.code, c.label(locale)) for c in active_categories())
+
+
+class IncidentForm(FlaskForm):
+    """Intake of a complaint. reported_at is a wall-clock time of the company zone; the view
+    attaches the zone before calling the service."""
+
+    order_ref = StringField(
+        _l("Order"), validators=[Optional(), Length(max=64)],
+        description=_l("Order or customer reference; type two characters for suggestions. "
+                       "An unknown order is kept and flagged for follow-up."),
+        render_kw={"list": "order-suggestions", "data-order-suggest": "/incidents/orders/suggest",
+                   "autocomplete": "off", "autofocus": True})
+    channel = SelectField(_l("Channel"), choices=choices(CHANNEL_LABELS.items()), validators=[DataRequired()])
+    category = SelectField(_l("Category"), choices=_category_choices, validators=[DataRequired()])
+    priority = SelectField(_l("Priority"), choices=choices(PRIORITY_LABELS.items()), default=Priority.NORMAL.value)
+    description = TextAreaField(_l("Description"), validators=[DataRequired(), Length(max=10_000)],
+                                render_kw={"rows": 4})
+    reported_at = DateTimeLocalField(_l("Reported at"), format=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"],
+                                     default=_now_in_company_zone, validators=[DataRequired()],
+                                     description=_l("Company time zone."))
+
+
+class InteractionForm(FlaskForm):
+    channel = SelectField(_l("Channel"), choices=choices(CHANNEL_LABELS.items()), validators=[DataRequired()])
+    direction = SelectField(_l("Direction"), choices=choices(DIRECTION_LABELS.items()),
+                            default=InteractionDirection.OUTBOUND.value, validators=[DataRequired()])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=10_000)], render_kw={"rows": 2})
+
+
+class CostLineForm(FlaskForm):
+    kind = SelectField(_l("Kind"), choices=choices(COST_KIND_LABELS.items()), validators=[DataRequired()])
+    amount = DecimalField(_l("Amount (€)"), places=2, validators=[DataRequired()],
+                          render_kw={"inputmode": "decimal"})
+    note = StringField(_l("Note"), validators=[Optional(), Length(max=300)])
+
+
+class StatusForm(FlaskForm):
+    status = SelectField(_l("New status"), choices=choices(INCIDENT_STATUS_LABELS.items()),
+                         validators=[DataRequired()])
+    csat = IntegerField(_l("Customer satisfaction (1–5)"), validators=[Optional(), NumberRange(min=1, max=5)],
+                        description=_l("Only when closing; leave empty if the customer did not answer."))
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=10_000)], render_kw={"rows": 2},
+                         description=_l("Kept in the change log as the reason."))
+
+
+class AssignForm(FlaskForm):
+    """Bulk assignment from the backlog: the checked incidents go to one operator ("" = nobody)."""
+
+    incident_ids = SelectMultipleField(_l("Incidents"), coerce=int, validate_choice=False,
+                                       validators=[DataRequired(_l("Tick at least one incident."))])
+    assignee = SelectField(_l("Assign to"), choices=[], validate_choice=True)

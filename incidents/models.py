@@ -325,10 +325,11 @@ class AttributionRule(StrEnum):
     NONE = "none"
 
 
-class IncidentCategory(db.Model):
+class IncidentCategory(ChangeLogged, db.Model):
     """The configurable catalogue of complaint categories; codes are stable, labels translated."""
 
     __tablename__ = "incident_categories"
+    __changelog_kind__ = _l("Incident category")
     __table_args__ = (CheckConstraint(_in_list("attribution_rule", AttributionRule), name="attribution_rule"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -343,6 +344,9 @@ class IncidentCategory(db.Model):
 
     def label(self, locale: str) -> str:
         return self.label_it if str(locale).startswith("it") else self.label_en
+
+    def changelog_label(self) -> str:
+        return self.code
 
 
 class Incident(ChangeLogged, db.Model):

@@ -59,6 +59,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.views import bp as core_bp
     from incidents.views import bp as incidents_bp
     from incidents.api import blp as incidents_api
+    from incidents.chargebacks_api import blp as chargebacks_api
     from suppliers.api import blp as suppliers_api
     from suppliers.api import slas_blp as slas_api
     from suppliers.views import bp as suppliers_bp
@@ -73,3 +74,4 @@ def _register_blueprints(app: Flask) -> None:
     api_core.register(suppliers_api)
     api_core.register(incidents_api)
     api_core.register(slas_api)
+    api_core.register(chargebacks_api)

@@ -18,6 +18,7 @@ import datetime as dt
 import tempfile
 from collections import Counter
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 from flask import current_app
@@ -29,6 +30,9 @@ from app.demo.users import DEMO_PASSWORD, DEMO_USERS, load_users
 from app.db import db, unit_of_work
 from app.errors import ServiceError, ValidationFailed
 from examples.olist import convert as olist
+from examples.olist import reviews as olist_reviews
+from incidents.services.attribution import decide, proposal_parties, propose
+from incidents.services.incidents import add_interaction, change_status, record_incident_from_api
 from incidents.models import ImportProfile, Leg, LegStage
 from incidents.services.imports import ImportRejected, import_legs_file, save_profile
 from suppliers.models import ServiceStandard, Supplier
@@ -108,9 +112,49 @@ def olist_command(data_dir: Path | None):
         except ImportRejected as exc:
             raise click.ClickException(f"The converted file was refused: {exc.message}") from exc
 
+    with unit_of_work():
+        complaints = load_review_complaints(data_dir)
     _print_summary(data_dir, registered, standards, conversion, batch)
+    click.echo(f"  complaints from 1–2 star reviews about the delivery: {complaints['recorded']} incidents "
+               f"({complaints['new']} new), {complaints['attributed']} attributed by Catena's proposal; by "
+               "category: " + ", ".join(f"{c} {n}" for c, n in sorted(complaints['by_category'].items())))
     if batch.status != "complete":
         raise click.ClickException("The import did not complete: see the problems above.")
+
+
+# Complaints ------------------------------------------------------------------------------
+
+def load_review_complaints(data_dir: Path) -> dict:
+    """Turn the delivery complaints among the reviews into incidents (examples/olist/reviews):
+    reported at the review's date, answered (first response and resolution) when Olist
+    answered the review, closed with the review's score as CSAT, and attributed by confirming
+    Catena's proposal where its category's rule makes one. Loading again changes nothing."""
+    zone = ZoneInfo(olist.TIMEZONE)
+    counts = {"recorded": 0, "new": 0, "attributed": 0, "by_category": Counter()}
+    if not (data_dir / olist_reviews.REVIEWS_FILE).is_file():
+        return counts  # a sample without reviews: no complaints to record
+    for complaint in olist_reviews.complaints(data_dir):
+        incident, created = record_incident_from_api({
+            "external_id": complaint.external_id, "order_ref": complaint.order_ref, "category": complaint.category,
+            "channel": "web", "description": complaint.description,
+            "reported_at": complaint.reported_at.replace(tzinfo=zone),
+        }, None)
+        counts["recorded"] += 1
+        counts["by_category"][complaint.category] += 1
+        if not created:
+            continue
+        counts["new"] += 1
+        answered = complaint.answered_at.replace(tzinfo=zone) if complaint.answered_at else None
+        if answered is not None and answered >= incident.reported_at:
+            add_interaction(incident, {"channel": "web", "direction": "outbound", "at": answered,
+                                       "note": "Olist answered the review."}, None)
+            change_status(incident, "resolved", None, at=answered)
+            change_status(incident, "closed", None, csat=complaint.csat, at=answered)
+        proposal = propose(incident)
+        if proposal and not incident.needs_follow_up:
+            decide(incident, proposal_parties(proposal), None, note="Catena's proposal, confirmed by the demo loader.")
+            counts["attributed"] += 1
+    return counts
 
 
 # Suppliers, SLAs, profile ------------------------------------------------------------------

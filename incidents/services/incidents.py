@@ -263,10 +263,12 @@ def record_incident_from_api(values: dict, actor) -> tuple[Incident, bool]:
 
 # Life ------------------------------------------------------------------------------------
 
-def change_status(incident: Incident, status: str, actor, csat: int | None = None, note: str | None = None) -> None:
+def change_status(incident: Incident, status: str, actor, csat: int | None = None, note: str | None = None,
+                  at: dt.datetime | None = None) -> None:
     """Move the incident along INCIDENT_TRANSITIONS. A CSAT score (1–5) is accepted only when
     closing, and is optional there (not every customer answers). The note becomes the
-    change log's reason."""
+    change log's reason. `at` (aware; default now) is when the move happened, for records
+    loaded from another system."""
     try:
         target = IncidentStatus(status)
     except ValueError:
@@ -285,6 +287,11 @@ def change_status(incident: Incident, status: str, actor, csat: int | None = Non
         raise ValidationFailed(_l("The note is too long."), fields={"note": _l("At most %(n)s characters.",
                                                                               n=MAX_TEXT)})
     now = utcnow()
+    if at is not None:
+        errors: dict = {}
+        now = _check_time(at, "at", errors, now)
+        if errors:
+            raise ValidationFailed(_l("The incident was not recorded: check the fields marked."), fields=errors)
     attribute_changes(actor, note)
     if target == IncidentStatus.IN_PROGRESS:
         if incident.first_response_at is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 from collections import Counter, defaultdict
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -172,6 +172,90 @@ def test_seller_on_time_rates_equal_a_plain_computation_over_the_csv_files(sao_p
         on_time, measured = deliveries.get(result.period.key, (0, 0))
         assert result.sample_size == measured, result.period.key
         assert result.value == (rate(on_time, measured) if measured else None), result.period.key
+
+    # Late-delivery complaints from the reviews: sellers' and the carrier's shares, as the
+    # late-delivery rule gives them by hand over the CSV files.
+    seller, carrier, orders = expected_late_delivery_shares()
+    assert len(orders) > 100 and seller > 0 and carrier > 0
+    assert _catena_late_delivery_shares(orders) == (seller, carrier)
+
+
+def expected_late_delivery_shares() -> tuple[Decimal, Decimal, set[str]]:
+    """(seller shares, carrier shares, orders) summed over the late-delivery complaints on
+    orders with one seller, by the late-delivery rule done by hand over the CSV files: a leg's
+    excess is its own delay minus the previous leg's (the first leg: its own delay), legs with
+    a positive excess share in proportion, rounded to 6 places with the remainder to the
+    largest."""
+    from zoneinfo import ZoneInfo
+
+    from examples.olist.reviews import complaints
+
+    zone = ZoneInfo("America/Sao_Paulo")
+
+    def aware(text):
+        # In UTC: Python subtracts datetimes sharing one tzinfo by wall clock, ignoring DST.
+        moment = local(text)
+        return moment.replace(tzinfo=zone).astimezone(dt.timezone.utc) if moment else None
+
+    orders = {o["order_id"]: o for o in read("olist_orders_dataset.csv")}
+    limits: dict[str, dict[str, str]] = defaultdict(dict)
+    for item in read("olist_order_items_dataset.csv"):
+        current = limits[item["order_id"]].get(item["seller_id"])
+        if current is None or item["shipping_limit_date"] < current:
+            limits[item["order_id"]][item["seller_id"]] = item["shipping_limit_date"]
+    seller_total = carrier_total = Decimal(0)
+    counted: set[str] = set()
+    for complaint in complaints(DATA_DIR):
+        order = orders.get(complaint.order_ref)
+        if complaint.category != "late_delivery" or order is None or order["order_status"] in CANCELLED:
+            continue
+        if len(limits.get(order["order_id"], {})) != 1:
+            continue
+        (promise_text,) = limits[order["order_id"]].values()
+        handover_promise, handover_actual = aware(promise_text), aware(order["order_delivered_carrier_date"])
+        if handover_actual and abs(handover_actual - handover_promise) > dt.timedelta(days=365):
+            continue  # the import sets such a leg aside
+        counted.add(order["order_id"])
+        estimated = local(order["order_estimated_delivery_date"])
+        delivery_promise = dt.datetime.combine(estimated.date(), dt.time(23, 59, 59), tzinfo=zone).astimezone(
+            dt.timezone.utc)
+        delivery_actual = aware(order["order_delivered_customer_date"])
+        excess = {}
+        if handover_actual:
+            excess["seller"] = handover_actual - handover_promise
+        if delivery_actual:
+            excess["carrier"] = ((delivery_actual - handover_actual) - (delivery_promise - handover_promise)
+                                 if handover_actual else delivery_actual - delivery_promise)
+        late = {party: Decimal(delta.total_seconds()) for party, delta in excess.items()
+                if delta > dt.timedelta(0)}
+        if not late:
+            continue
+        total = sum(late.values())
+        # Rounded half-even; the remainder to the largest rounded share, the first leg on a tie.
+        shares = {party: (value / total).quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+                  for party, value in late.items()}
+        largest = max(shares, key=lambda party: (shares[party], party == "seller"))
+        shares[largest] += Decimal(1) - sum(shares.values())
+        seller_total += shares.get("seller", Decimal(0))
+        carrier_total += shares.get("carrier", Decimal(0))
+    return seller_total, carrier_total, counted
+
+
+def _catena_late_delivery_shares(orders: set[str]) -> tuple[Decimal, Decimal]:
+    from incidents.models import AttributionDecision, AttributionShare, Incident, IncidentCategory, Order
+
+    rows = db.session.execute(
+        select(Supplier.code, AttributionShare.share)
+        .join(AttributionShare, AttributionShare.supplier_id == Supplier.id)
+        .join(AttributionDecision, AttributionDecision.id == AttributionShare.decision_id)
+        .join(Incident, Incident.id == AttributionDecision.incident_id)
+        .join(IncidentCategory, IncidentCategory.id == Incident.category_id)
+        .join(Order, Order.id == Incident.order_id)
+        .where(IncidentCategory.code == "late_delivery", Order.ref.in_(orders))
+    ).all()
+    seller = sum((share for code, share in rows if code != "OLIST-CARRIER"), Decimal(0))
+    carrier = sum((share for code, share in rows if code == "OLIST-CARRIER"), Decimal(0))
+    return seller, carrier
 
 
 def test_loading_olist_again_updates_the_same_legs_and_suppliers(sao_paulo, tmp_path):

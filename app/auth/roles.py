@@ -45,6 +45,10 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "incidents.handle": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.OPERATOR}),
     #: Confirm or override who caused an incident.
     "incidents.attribute": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.OPERATOR}),
+    #: The customer-service dashboard of incident KPIs.
+    "service.dashboard": _EVERYONE,
+    #: Send a supplier its dispute link and settle disputed attributions.
+    "incidents.disputes": _QUALITY_OFFICE,
     "chargebacks.view": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.AUDITOR, Role.VIEWER}),
     #: Prepare, send and settle chargeback statements; set chargeback policies.
     "chargebacks.manage": _QUALITY_OFFICE,

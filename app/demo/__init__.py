@@ -18,8 +18,9 @@ from sqlalchemy import func, select
 from app import i18n
 from app.auth.models import User
 from app.auth.roles import Role
-from app.db import db, unit_of_work
+from app.db import db, unit_of_work, utcnow
 from app.demo.chain import load_chain
+from app.demo.service import load_service
 from app.demo.suppliers import load_suppliers
 from app.demo.users import DEMO_EMAILS, DEMO_PASSWORD, DEMO_USERS, load_users
 from app.errors import ServiceError
@@ -54,8 +55,11 @@ def load(if_empty: bool):
             users = load_users()
             load_suppliers(users[Role.QUALITY_MANAGER], today)
             chain = load_chain(users[Role.QUALITY_MANAGER], today)
+            # Incidents may not be reported in the future: the real clock, not noon of today.
+            service = load_service(users[Role.OPERATOR], utcnow())
             summary = _summary(today)
             summary.update(chain)
+            summary.update(service)
     except ServiceError as exc:
         # The demo data broke a rule of the services: nothing was written.
         with force_locale("en"):
@@ -109,7 +113,9 @@ def _print_summary(summary: dict) -> None:
                f"{summary['certificates']} certificates ({summary['certificates_expired']} expired).")
     click.echo("  by status: " + ", ".join(f"{status} {n}" for status, n in summary["by_status"].items()))
     click.echo("  by chain role: " + ", ".join(f"{role} {n}" for role, n in summary["by_role"].items()))
-    click.echo(f"{summary['orders']} orders with {summary['legs']} legs over the last year, and their SLAs.")
+    click.echo(f"{summary['orders']} orders with {summary['legs']} legs over the last year, and their SLAs; "
+               f"{summary['incidents']} customer incidents ({summary['attributed']} attributed), "
+               "chargeback policies and last month's statements.")
     _print_logins()
 
 

@@ -634,3 +634,86 @@ class ChargebackLine(db.Model):
 
     statement: Mapped[ChargebackStatement] = relationship(back_populates="lines")
     incident: Mapped[Incident] = relationship()
+
+
+# Attribution disputes --------------------------------------------------------------------
+
+class DisputeStatus(StrEnum):
+    #: The link is out; the supplier has not answered.
+    OPEN = "open"
+    #: The supplier accepted its share: final.
+    ACCEPTED = "accepted"
+    #: The supplier contests its share; the quality office settles it.
+    DISPUTED = "disputed"
+    #: Settled: the decision stands.
+    UPHELD = "upheld"
+    #: Settled: a new revision of the attribution replaced the disputed one.
+    REVISED = "revised"
+
+
+DISPUTE_STATUS_LABELS = {
+    DisputeStatus.OPEN: _l("Awaiting the supplier"),
+    DisputeStatus.ACCEPTED: _l("Accepted by the supplier"),
+    DisputeStatus.DISPUTED: _l("Disputed"),
+    DisputeStatus.UPHELD: _l("Upheld"),
+    DisputeStatus.REVISED: _l("Revised"),
+}
+
+DISPUTE_STATUS_COLOURS = {
+    DisputeStatus.OPEN: "warning",
+    DisputeStatus.ACCEPTED: "success",
+    DisputeStatus.DISPUTED: "danger",
+    DisputeStatus.UPHELD: "secondary",
+    DisputeStatus.REVISED: "success",
+}
+
+
+class AttributionDispute(db.Model):
+    """A private link through which one supplier answers one attribution decision about one incident.
+
+    The row keeps both sides: the decision disputed, the supplier's statement, and the quality
+    office's settlement (with the new revision when the attribution was revised). Only the
+    SHA-256 digest of the link's secret is stored; the secret is shown once to whoever made it.
+    """
+
+    __tablename__ = "attribution_disputes"
+    __table_args__ = (CheckConstraint(_in_list("status", DisputeStatus), name="status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    #: The decision (revision) the supplier is asked about.
+    decision_id: Mapped[int] = mapped_column(ForeignKey("attribution_decisions.id"))
+    #: SHA-256 hex digest of the link's secret.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The secret's first characters, so staff can tell links apart without the secret.
+    token_prefix: Mapped[str] = mapped_column(String(12))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[str] = mapped_column(String(16), default=DisputeStatus.OPEN.value)
+    #: The supplier's own words (at most 5,000 characters); required to dispute.
+    supplier_statement: Mapped[str | None] = mapped_column(Text)
+    supplier_answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    settled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    settlement_note: Mapped[str | None] = mapped_column(Text)
+    #: The revision that replaced the disputed decision, when settled as revised.
+    revised_decision_id: Mapped[int | None] = mapped_column(ForeignKey("attribution_decisions.id"))
+
+    incident: Mapped[Incident] = relationship()
+    supplier = relationship("Supplier")
+    decision: Mapped[AttributionDecision] = relationship(foreign_keys=[decision_id])
+    revised_decision: Mapped[AttributionDecision | None] = relationship(foreign_keys=[revised_decision_id])
+    created_by = relationship("User", foreign_keys=[created_by_id])
+    revoked_by = relationship("User", foreign_keys=[revoked_by_id])
+    settled_by = relationship("User", foreign_keys=[settled_by_id])
+
+    def is_expired(self, now: dt.datetime) -> bool:
+        return now >= self.expires_at
+
+    def is_usable(self, now: dt.datetime) -> bool:
+        """Whether the supplier may still answer through the link."""
+        return self.revoked_at is None and not self.is_expired(now) and self.status == DisputeStatus.OPEN

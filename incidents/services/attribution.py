@@ -178,7 +178,8 @@ def late_delivery(legs: list[Leg], order: Order, tolerance: dt.timedelta = dt.ti
             else:
                 planned, actual = leg.promised_at - start_planned, leg.actual_at - start_actual
                 excess = actual - planned
-            if excess > tolerance and excess > dt.timedelta(0):
+            limit = tolerance(leg) if callable(tolerance) else tolerance
+            if excess > limit and excess > dt.timedelta(0):
                 late.append((leg, Decimal(int(excess.total_seconds())), planned, actual))
         previous = leg
     if not late:
@@ -285,14 +286,32 @@ def chain_legs(order: Order | None) -> list[Leg]:
     return [leg for leg in legs if leg.outcome != LegOutcome.CANCELLED]
 
 
-def propose(incident: Incident, tolerance_hours: Decimal = Decimal(0)) -> list[ProposedShare]:
+def agreed_tolerance(leg: Leg) -> dt.timedelta:
+    """The tolerance of the on-time SLA agreed with the leg's supplier for its stage, in the
+    version in force on the leg's promised day (its own SLA, else its role's default); 0 when
+    there is none. A few minutes' excess within what was agreed blames nobody."""
+    from suppliers.services.standards import series_for_supplier
+
+    for versions in series_for_supplier(leg.supplier):
+        if versions[0].metric == "on_time_rate" and versions[0].stage == leg.stage:
+            for version in versions:
+                if version.is_in_force_on(leg.promised_day):
+                    return dt.timedelta(minutes=version.tolerance_minutes)
+    return dt.timedelta(0)
+
+
+def propose(incident: Incident, tolerance_hours: Decimal | None = None) -> list[ProposedShare]:
     """Catena's proposal for `incident` by its category's rule; [] when there is nothing to propose
-    (rule "none", no known order, no chain data)."""
+    (rule "none", no known order, no chain data). Late delivery counts a leg's excess beyond
+    `tolerance_hours` if given, else beyond the tolerance agreed with its supplier."""
     legs = chain_legs(incident.order)
     if not legs:
         return []
     rule = RULES.get(incident.category.attribution_rule, no_proposal)
-    tolerance = dt.timedelta(seconds=int(Decimal(tolerance_hours) * 3600))
+    if tolerance_hours is None:
+        tolerance = agreed_tolerance
+    else:
+        tolerance = dt.timedelta(seconds=int(Decimal(tolerance_hours) * 3600))
     return rule(legs, incident.order, tolerance=tolerance)
 
 

@@ -15,6 +15,7 @@ PUBLIC = {
     "auth.login",            # the way in
     "auth.set_language",     # the language switch works before signing in
     "api-docs.openapi_json", # the API's own description
+    "incidents.dispute_portal",  # a supplier's private dispute link; the token is the key
 }
 #: Routes for any signed-in user, whatever the role.
 SIGNED_IN = {"auth.logout", "auth.change_password"}

@@ -307,3 +307,45 @@ def test_the_rules_page_lists_each_category_and_the_quality_office_changes_one(l
     assert response.status_code == 302
     db.session.refresh(category)
     assert category.attribution_rule == "labelling_error"
+
+
+def test_late_delivery_ignores_an_excess_within_the_agreed_tolerance(make_supplier):
+    """A line haul 40 minutes over its plan is within its 1-hour on-time tolerance: only the
+    last mile, 5 hours over, is proposed."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from sqlalchemy import select
+
+    from app.db import db
+    from incidents.models import Incident, IncidentCategory, Order
+    from incidents.services.attribution import propose
+    from incidents.services.legs import LegInput, record_legs
+    from suppliers.services.standards import create_standard
+    from tests.suppliers.test_measurement import ROME
+
+    carrier = make_supplier(code="TOL-CAR", chain_roles=["carrier"])
+    courier = make_supplier(code="TOL-LM", chain_roles=["last_mile"])
+    utc = dt.timezone.utc
+    placed = dt.datetime(2026, 3, 2, 8, tzinfo=utc)
+    record_legs([
+        LegInput(external_id="T-1", order_ref="T-ORD", stage="line_haul", supplier_code="TOL-CAR", sequence=1,
+                 promised_at=placed + dt.timedelta(hours=24), actual_at=placed + dt.timedelta(hours=24, minutes=40),
+                 outcome="completed", order_placed_at=placed),
+        LegInput(external_id="T-2", order_ref="T-ORD", stage="last_mile", supplier_code="TOL-LM", sequence=2,
+                 promised_at=placed + dt.timedelta(hours=48),
+                 actual_at=placed + dt.timedelta(hours=53, minutes=40), outcome="completed"),
+    ], {"TOL-CAR": carrier.id, "TOL-LM": courier.id}, ROME)
+    create_standard({"name": "On time", "metric": "on_time_rate", "stage": "line_haul", "target": "0.9",
+                     "tolerance_minutes": 60, "valid_from": dt.date(2026, 1, 1)}, None, supplier=carrier)
+    category = db.session.scalar(select(IncidentCategory).where(IncidentCategory.code == "late_delivery"))
+    incident = Incident(order=db.session.scalar(select(Order).where(Order.ref == "T-ORD")), category=category,
+                        channel="web", priority="normal", description="x", status="new",
+                        reported_at=placed + dt.timedelta(days=3), respond_by=placed + dt.timedelta(days=4))
+    db.session.add(incident)
+    db.session.flush()
+    proposal = propose(incident)
+    assert [(p.leg.external_id, p.share) for p in proposal] == [("T-2", Decimal("1"))]
+    # Without the agreed tolerance (0 h asked), the carrier's 40 minutes count too: 40 / (40 + 300).
+    shares = {p.leg.external_id: p.share for p in propose(incident, tolerance_hours=Decimal(0))}
+    assert shares == {"T-1": Decimal("0.117647"), "T-2": Decimal("0.882353")}

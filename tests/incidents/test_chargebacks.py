@@ -39,6 +39,7 @@ def make_incident(day: dt.date, decisions, costs=(), order_ref: str | None = Non
     db.session.flush()
     for revision, parties in enumerate(decisions, start=1):
         decision = AttributionDecision(incident=item, revision=revision)
+        db.session.add(decision)  # before its shares: reading a supplier's id may autoflush
         for supplier, share in parties:
             decision.shares.append(AttributionShare(supplier_id=supplier.id if supplier else None,
                                                     is_internal=supplier is None, share=Decimal(share)))

@@ -28,6 +28,7 @@ def incident(reported, *, shares, first_response_hours=None, resolution_hours=No
     db.session.flush()
     for revision in range(1, revisions + 1):
         decision = AttributionDecision(incident=item, revision=revision)
+        db.session.add(decision)  # before its shares: reading a supplier's id may autoflush
         # Earlier revisions blame someone else entirely: only the latest must count.
         parties = shares if revision == revisions else [(None, Decimal(1))]
         for supplier, share in parties:

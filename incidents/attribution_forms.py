@@ -12,6 +12,8 @@ from flask_wtf import FlaskForm
 from wtforms import Form, FieldList, FormField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
+from app.forms import choices
+
 INTERNAL = "internal"
 
 
@@ -30,7 +32,7 @@ class AttributionForm(FlaskForm):
 
     def set_root_causes(self, pairs) -> None:
         for row in self.rows:
-            row.form.root_cause.choices = [("", "—"), *pairs]
+            row.form.root_cause.choices = choices([("", "—"), *pairs])
 
     def parties(self) -> tuple[list[dict], list[int]]:
         """The rows with a share, as parties for `decide`, and the index of each party's row.

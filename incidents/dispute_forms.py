@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, RadioField, SelectField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from app.forms import choices
 from incidents.services.disputes import MAX_STATEMENT_LENGTH
 
 
@@ -14,8 +15,8 @@ class SupplierAnswerForm(FlaskForm):
     """What the supplier may send: accept or dispute, and its statement. Nothing else in the
     body is read (an incident or supplier id there is ignored)."""
 
-    answer = RadioField(_l("Your answer"), choices=[("accept", _l("I accept this attribution")),
-                                                     ("dispute", _l("I dispute this attribution"))],
+    answer = RadioField(_l("Your answer"), choices=choices([("accept", _l("I accept this attribution")),
+                                                             ("dispute", _l("I dispute this attribution"))]),
                         validators=[InputRequired(_l("Choose whether you accept or dispute."))])
     # The service enforces MAX_STATEMENT_LENGTH after turning CRLF into LF; this only bounds the body.
     statement = TextAreaField(_l("Your statement (required to dispute)"),
@@ -29,10 +30,10 @@ class DisputeLinkForm(FlaskForm):
 
 
 class SettleForm(FlaskForm):
-    outcome = RadioField(_l("Outcome"), choices=[
+    outcome = RadioField(_l("Outcome"), choices=choices([
         ("upheld", _l("Upheld: the decision stands")),
         ("revised", _l("Revised: the latest revision, recorded in the attribution panel, replaces it")),
-    ], validators=[InputRequired(_l("Choose an outcome."))])
+    ]), validators=[InputRequired(_l("Choose an outcome."))])
     note = TextAreaField(_l("Note to the record"), validators=[Optional(), Length(max=MAX_STATEMENT_LENGTH)])
 
 

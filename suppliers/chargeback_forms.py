@@ -7,6 +7,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, DecimalField, HiddenField, MonthField, RadioField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from app.forms import choices
+
 
 class PrepareForm(FlaskForm):
     """Prepare (or refresh) the statement of one calendar month."""
@@ -33,7 +35,7 @@ class RespondForm(FlaskForm):
     """The supplier's answer to a sent statement."""
 
     outcome = RadioField(_l("Supplier's answer"), validators=[DataRequired()],
-                         choices=[("accepted", _l("Accepted")), ("disputed", _l("Disputed"))])
+                         choices=choices([("accepted", _l("Accepted")), ("disputed", _l("Disputed"))]))
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)],
                          description=_l("Required for a dispute: what the supplier contests and why."))
     version = HiddenField()

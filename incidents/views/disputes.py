@@ -27,6 +27,7 @@ from markupsafe import Markup
 from app.auth.access import permission_required
 from app.db import db, unit_of_work, utcnow
 from app.errors import ServiceError
+from app.forms import choices
 from incidents.dispute_forms import DisputeLinkForm, RevokeForm, SettleForm, SupplierAnswerForm
 from incidents.models import (
     DISPUTE_STATUS_COLOURS,
@@ -128,8 +129,8 @@ def _panel_context(incident: Incident) -> dict:
                "now": utcnow(), **_common()}
     if can_manage:
         link_form = DisputeLinkForm(formdata=None)
-        link_form.supplier_id.choices = [(s.id, f"{s.code} · {s.legal_name}")
-                                         for s in service.suppliers_of_current_decision(incident)]
+        link_form.supplier_id.choices = choices([(s.id, f"{s.code} · {s.legal_name}")
+                                                 for s in service.suppliers_of_current_decision(incident)])
         context.update(link_form=link_form, settle_form=SettleForm(formdata=None), revoke_form=RevokeForm(formdata=None))
     return context
 
@@ -156,7 +157,7 @@ def _disputes_url(incident: Incident) -> str:
 @with_incident("incidents.disputes")
 def create_dispute_link(incident: Incident):
     form = DisputeLinkForm()
-    form.supplier_id.choices = [(s.id, s.code) for s in service.suppliers_of_current_decision(incident)]
+    form.supplier_id.choices = choices([(s.id, s.code) for s in service.suppliers_of_current_decision(incident)])
     if not form.validate_on_submit():
         if form.csrf_token.errors:
             abort(400)

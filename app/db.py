@@ -41,6 +41,11 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 
 
+def in_list(column: str, values) -> str:
+    """SQL of a CHECK constraint keeping a column to an enum's values: "status IN ('a', 'b')"."""
+    return f"{column} IN (" + ", ".join(f"'{v.value}'" for v in values) + ")"
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 

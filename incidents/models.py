@@ -23,7 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.changelog import ChangeLogged
-from app.db import UTCDateTime, db, utcnow
+from app.db import UTCDateTime, db, in_list, utcnow
 
 
 class LegStage(StrEnum):
@@ -71,10 +71,6 @@ OUTCOME_LABELS = {
 }
 
 
-def _in_list(column: str, values) -> str:
-    return f"{column} IN (" + ", ".join(f"'{v.value}'" for v in values) + ")"
-
-
 class Order(db.Model):
     __tablename__ = "orders"
 
@@ -104,8 +100,8 @@ class Leg(db.Model):
 
     __tablename__ = "legs"
     __table_args__ = (
-        CheckConstraint(_in_list("stage", LegStage), name="stage"),
-        CheckConstraint("outcome IS NULL OR " + _in_list("outcome", LegOutcome), name="outcome"),
+        CheckConstraint(in_list("stage", LegStage), name="stage"),
+        CheckConstraint("outcome IS NULL OR " + in_list("outcome", LegOutcome), name="outcome"),
         # The measuring index: an SLA reads one supplier's legs of one stage over a span of days.
         Index("ix_legs_supplier_stage_day", "supplier_id", "stage", "promised_day"),
         Index("ix_legs_order_sequence", "order_id", "sequence"),
@@ -330,7 +326,7 @@ class IncidentCategory(ChangeLogged, db.Model):
 
     __tablename__ = "incident_categories"
     __changelog_kind__ = _l("Incident category")
-    __table_args__ = (CheckConstraint(_in_list("attribution_rule", AttributionRule), name="attribution_rule"),)
+    __table_args__ = (CheckConstraint(in_list("attribution_rule", AttributionRule), name="attribution_rule"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
@@ -354,9 +350,9 @@ class Incident(ChangeLogged, db.Model):
 
     __tablename__ = "incidents"
     __table_args__ = (
-        CheckConstraint(_in_list("channel", IncidentChannel), name="channel"),
-        CheckConstraint(_in_list("status", IncidentStatus), name="status"),
-        CheckConstraint(_in_list("priority", Priority), name="priority"),
+        CheckConstraint(in_list("channel", IncidentChannel), name="channel"),
+        CheckConstraint(in_list("status", IncidentStatus), name="status"),
+        CheckConstraint(in_list("priority", Priority), name="priority"),
         CheckConstraint("csat IS NULL OR (csat >= 1 AND csat <= 5)", name="csat"),
         Index("ix_incidents_open_respond_by", "status", "respond_by", "id"),
         Index("ix_incidents_reported_at_id", "reported_at", "id"),
@@ -436,8 +432,8 @@ class Interaction(db.Model):
 
     __tablename__ = "incident_interactions"
     __table_args__ = (
-        CheckConstraint(_in_list("channel", IncidentChannel), name="channel"),
-        CheckConstraint(_in_list("direction", InteractionDirection), name="direction"),
+        CheckConstraint(in_list("channel", IncidentChannel), name="channel"),
+        CheckConstraint(in_list("direction", InteractionDirection), name="direction"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -464,7 +460,7 @@ class CostLine(db.Model):
 
     __tablename__ = "incident_cost_lines"
     __table_args__ = (
-        CheckConstraint(_in_list("kind", CostKind), name="kind"),
+        CheckConstraint(in_list("kind", CostKind), name="kind"),
         CheckConstraint("amount >= 0", name="amount"),
     )
 
@@ -583,7 +579,7 @@ class ChargebackStatement(ChangeLogged, db.Model):
 
     __tablename__ = "chargeback_statements"
     __table_args__ = (
-        CheckConstraint(_in_list("status", ChargebackStatus), name="status"),
+        CheckConstraint(in_list("status", ChargebackStatus), name="status"),
         CheckConstraint("period_end >= period_start", name="period"),
         Index("uq_chargeback_statements_supplier_period", "supplier_id", "period_start", "period_end", unique=True),
     )
@@ -677,7 +673,7 @@ class AttributionDispute(db.Model):
     """
 
     __tablename__ = "attribution_disputes"
-    __table_args__ = (CheckConstraint(_in_list("status", DisputeStatus), name="status"),)
+    __table_args__ = (CheckConstraint(in_list("status", DisputeStatus), name="status"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)

@@ -22,7 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.changelog import ChangeLogged
-from app.db import UTCDateTime, db, utcnow
+from app.db import UTCDateTime, db, in_list, utcnow
 
 
 class ChainRole(StrEnum):
@@ -124,15 +124,11 @@ LEGAL_NAME_MAX = 200
 NOTES_MAX = 10_000
 
 
-def _in_list(column: str, values) -> str:
-    return f"{column} IN (" + ", ".join(f"'{v.value}'" for v in values) + ")"
-
-
 class Supplier(ChangeLogged, db.Model):
     __tablename__ = "suppliers"
     __table_args__ = (
-        CheckConstraint(_in_list("status", SupplierStatus), name="status"),
-        CheckConstraint(_in_list("risk_class", RiskClass), name="risk_class"),
+        CheckConstraint(in_list("status", SupplierStatus), name="status"),
+        CheckConstraint(in_list("risk_class", RiskClass), name="risk_class"),
         CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
         Index("ix_suppliers_legal_name_id", "legal_name", "id"),
         Index("ix_suppliers_status_id", "status", "id"),
@@ -231,7 +227,7 @@ class Supplier(ChangeLogged, db.Model):
 class SupplierChainRole(db.Model):
     __tablename__ = "supplier_chain_roles"
     __table_args__ = (
-        CheckConstraint(_in_list("role", ChainRole), name="role"),
+        CheckConstraint(in_list("role", ChainRole), name="role"),
         Index("ix_supplier_chain_roles_role_supplier", "role", "supplier_id"),
     )
 

@@ -30,6 +30,8 @@ from app.pagination import Page, keyset_page
 from incidents.models import (
     INCIDENT_TRANSITIONS,
     PRIORITY_RESPONSE_FACTOR,
+    AttributionDecision,
+    AttributionShare,
     CostKind,
     CostLine,
     Incident,
@@ -118,6 +120,13 @@ class BacklogFilters:
     status: str | None = None
     #: False: open incidents only (the backlog); True: every status (the API list).
     include_closed: bool = False
+    #: Reported on these company-zone days (inclusive), as the dashboard's span.
+    reported_from: dt.date | None = None
+    reported_to: dt.date | None = None
+    channel: str | None = None
+    #: Supplier code: incidents whose current attribution gives it a share (the dashboard's
+    #: "responsible supplier"), unlike `supplier`, which looks at the order's chain.
+    attributed_to: str | None = None
 
 
 def backlog(filters: BacklogFilters, cursor: str | None = None, limit: int = 50) -> Page[Incident]:
@@ -139,6 +148,22 @@ def backlog(filters: BacklogFilters, cursor: str | None = None, limit: int = 50)
         stmt = stmt.where(Incident.assignee_id == filters.assignee_id)
     elif filters.unassigned:
         stmt = stmt.where(Incident.assignee_id.is_(None))
+    if filters.reported_from:
+        stmt = stmt.where(Incident.reported_day >= filters.reported_from)
+    if filters.reported_to:
+        stmt = stmt.where(Incident.reported_day <= filters.reported_to)
+    if filters.channel:
+        stmt = stmt.where(Incident.channel == filters.channel)
+    if filters.attributed_to:
+        latest = (select(AttributionDecision.incident_id, func.max(AttributionDecision.revision).label("revision"))
+                  .group_by(AttributionDecision.incident_id).subquery())
+        stmt = stmt.where(Incident.id.in_(
+            select(AttributionDecision.incident_id)
+            .join(latest, (latest.c.incident_id == AttributionDecision.incident_id)
+                  & (latest.c.revision == AttributionDecision.revision))
+            .join(AttributionShare, AttributionShare.decision_id == AttributionDecision.id)
+            .join(Supplier, Supplier.id == AttributionShare.supplier_id)
+            .where(Supplier.code == filters.attributed_to.strip().upper())))
     stmt = stmt.options(selectinload(Incident.category), selectinload(Incident.assignee),
                         selectinload(Incident.order), selectinload(Incident.cost_lines))
     return keyset_page(stmt, Incident.respond_by, Incident.id, descending=False,

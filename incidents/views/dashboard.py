@@ -56,9 +56,11 @@ def service_dashboard():
     channel = channel if channel in {c.value for c in IncidentChannel} else ""
     result = service.service_dashboard(first, last, supplier_id=supplier.id if supplier else None,
                                        category_id=category.id if category else None, channel=channel or None)
-    # The backlog's own parameters: it filters by category and supplier code only.
+    # The incident list behind every figure: the same span, filters and every status.
     base_args = {k: v for k, v in (("category", category and category.code),
-                                   ("supplier", supplier and supplier.code)) if v}
+                                   ("attributed", supplier and supplier.code),
+                                   ("channel", channel), ("from", first.isoformat()), ("to", last.isoformat()),
+                                   ("status", "all")) if v}
     return render_template(
         "incidents/dashboard.html", d=result, base_args=base_args, from_month=from_month, to_month=to_month,
         categories=categories, category_labels={c.code: c for c in categories}, category=category,

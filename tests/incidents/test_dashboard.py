@@ -1,6 +1,8 @@
 """The service dashboard: KPIs, trend and breakdowns worked out by hand on a small fixture."""
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 from decimal import Decimal
 
@@ -188,8 +190,9 @@ def test_the_page_shows_the_numbers_to_a_viewer(world, login_as):
     assert "60.0" in page or "60,0" in page                  # resolution rate, %
     assert "CAR-1" in page and "SEL-1" in page
     # Numbers lead to the incidents behind them.
-    assert "/incidents/?category=damaged_goods" in page
-    assert "/incidents/?supplier=CAR-1" in page
+    span = "/incidents/?from=2026-03-01&amp;to=2026-03-31&amp;status=all"
+    assert f'{span}&amp;category=damaged_goods"' in page
+    assert f'{span}&amp;attributed=CAR-1"' in page
     assert 'style="' not in page.split("<body", 1)[1]
 
 

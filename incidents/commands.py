@@ -1,4 +1,5 @@
-"""Command line of the incidents domain: `import legs FILE --profile NAME`, `import profiles`.
+"""Command line of the incidents domain: `import legs FILE --profile NAME`, `import profiles`,
+`import incidents FILE [--timezone ZONE] [--valid-only]`.
 
 An import from the command line runs the same service as the web page, with no row limit:
 it streams the file twice (check, then write), commits a chunk at a time and shows its
@@ -10,10 +11,12 @@ import sys
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
+from flask_babel import lazy_gettext as _l
 
 from app.db import db
-from incidents.services import imports
+from incidents.services import imports, incident_imports
 from incidents.services.legs import FIELD_LABELS
 
 import_cli = AppGroup("import", help="Import orders and legs from files.")
@@ -136,3 +139,51 @@ class _ProgressReport:
     def done(self) -> None:
         self._end_phase()
         self.phase = None
+
+
+@import_cli.command("incidents")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True, path_type=Path))
+@click.option("--timezone", "timezone", default=None,
+              help="Time zone of the file's times without offset (default: CATENA_TIMEZONE).")
+@click.option("--valid-only", is_flag=True,
+              help="Write the valid rows and report the others, instead of all or nothing.")
+@click.option("--profile", "profile_name", default=None,
+              help="Accepted for symmetry with `import legs` and ignored: incident files use fixed column names.")
+def import_incidents(file: Path, timezone: str | None, valid_only: bool, profile_name: str | None):
+    """Import incidents from FILE (.csv or .xlsx) whose columns are named external_id,
+    order_ref, category, channel, priority, description, reported_at. A ticket already
+    recorded (same external_id) is left unchanged."""
+    if profile_name:
+        click.echo(str(_l("Note: --profile is ignored; incident files use the fixed column names %(names)s.",
+                          names=", ".join(incident_imports.INCIDENT_FIELDS))), err=True)
+    zone = timezone or current_app.config["CATENA_TIMEZONE"]
+    try:
+        batch = incident_imports.import_incidents_file(file, None, timezone=zone, valid_rows_only=valid_only,
+                                                       commit=db.session.commit, file_name=file.name)
+    except imports.ImportRejected as exc:
+        click.echo(str(_l("Refused: %(message)s", message=exc.message)), err=True)
+        for name, message in exc.fields.items():
+            click.echo(f"  {name}: {message}", err=True)
+        raise click.exceptions.Exit(1) from None
+    failed = batch.status != "complete"
+    if failed and not batch.rows_created and not batch.rows_updated:
+        click.echo(str(_l("Refused: %(rejected)d of %(total)d rows have errors; nothing was written (import %(id)d).",
+                          rejected=batch.rows_rejected, total=batch.rows_total, id=batch.id)), err=True)
+    else:
+        click.echo(str(_l("Import %(id)d %(status)s: %(total)d rows, %(created)d incidents created, "
+                          "%(recorded)d already recorded, %(rejected)d rows set aside.",
+                          id=batch.id, status=batch.status, total=batch.rows_total, created=batch.rows_created,
+                          recorded=batch.rows_updated, rejected=batch.rows_rejected)))
+    if batch.notes:
+        click.echo(batch.notes, err=failed)
+    problems = batch.problems or []
+    for problem in problems[:PROBLEMS_SHOWN]:
+        where = str(_l("row %(n)d", n=problem["row"])) if problem.get("row") else str(_l("file"))
+        column = problem.get("column") or ""
+        if problem.get("header") and problem["header"] != column:
+            column = f"{problem['header']} ({column})"
+        click.echo(f"  {where}, {column}: {problem['message']} ({problem.get('severity', 'error')})", err=failed)
+    if len(problems) > PROBLEMS_SHOWN:
+        click.echo(str(_l("  … and more: see the error report of import %(id)d.", id=batch.id)), err=failed)
+    if failed:
+        raise click.exceptions.Exit(1)

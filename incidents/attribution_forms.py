@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
 from wtforms import Form, FieldList, FormField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
@@ -29,6 +30,7 @@ class PartyRowForm(Form):
 class AttributionForm(FlaskForm):
     rows = FieldList(FormField(PartyRowForm))
     note = TextAreaField(_l("Note (why this decision)"), validators=[Optional(), Length(max=2000)])
+    evidence_files = MultipleFileField(_l("Evidence files (PDF, PNG or JPEG)"))
 
     def set_root_causes(self, pairs) -> None:
         for row in self.rows:

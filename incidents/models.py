@@ -496,6 +496,8 @@ class AttributionDecision(db.Model):
     decided_by = relationship("User")
     shares: Mapped[list[AttributionShare]] = relationship(back_populates="decision", order_by="AttributionShare.id",
                                                           cascade="all, delete-orphan")
+    evidence_files: Mapped[list[AttributionEvidence]] = relationship(
+        back_populates="decision", order_by="AttributionEvidence.id", cascade="all, delete-orphan")
 
 
 class AttributionShare(db.Model):
@@ -713,3 +715,21 @@ class AttributionDispute(db.Model):
     def is_usable(self, now: dt.datetime) -> bool:
         """Whether the supplier may still answer through the link."""
         return self.revoked_at is None and not self.is_expired(now) and self.status == DisputeStatus.OPEN
+
+
+class AttributionEvidence(db.Model):
+    """A file supporting an attribution decision (a photo of the damage, a carrier's scan log…),
+    checked by content and stored outside static/ under a generated name (app.uploads)."""
+
+    __tablename__ = "attribution_evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("attribution_decisions.id"), index=True)
+    file_name: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    decision: Mapped[AttributionDecision] = relationship(back_populates="evidence_files")

@@ -49,6 +49,7 @@ from app.errors import Conflict, ValidationFailed
 from incidents.models import (
     STAGE_LABELS,
     AttributionDecision,
+    AttributionEvidence,
     AttributionRule,
     AttributionShare,
     Incident,
@@ -504,3 +505,23 @@ def set_category_rule(category: IncidentCategory, rule: str, actor) -> IncidentC
     category.attribution_rule = rule
     db.session.flush()
     return category
+
+
+# Evidence files ---------------------------------------------------------------------------
+
+def attach_evidence(decision: AttributionDecision, files: list, actor) -> list[AttributionEvidence]:
+    """Record already checked and stored files (app.uploads.StoredFile) as the decision's evidence."""
+    attached = [AttributionEvidence(decision=decision, file_name=f.original_name, stored_name=f.stored_name,
+                                    content_type=f.content_type, size_bytes=f.size_bytes,
+                                    uploaded_by_id=getattr(actor, "id", None)) for f in files]
+    db.session.add_all(attached)
+    db.session.flush()
+    return attached
+
+
+def evidence_of(incident: Incident, evidence_id: int) -> AttributionEvidence | None:
+    """One evidence file, only if it belongs to a decision on this incident."""
+    evidence = db.session.get(AttributionEvidence, evidence_id)
+    if evidence is None or evidence.decision.incident_id != incident.id:
+        return None
+    return evidence

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from decimal import Decimal
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -19,6 +19,7 @@ from werkzeug.routing import BuildError
 from app.auth.access import permission_required
 from app.db import db, unit_of_work
 from app.errors import ServiceError
+from app.uploads import discard, store_upload, stored_path
 from incidents.attribution_forms import INTERNAL, AttributionForm, ConfirmProposalForm, RuleForm
 from incidents.models import STAGE_LABELS, Incident, IncidentCategory
 from incidents.services import attribution as service
@@ -148,6 +149,23 @@ def _place_errors(form: AttributionForm, error: ServiceError, positions: list[in
     return general
 
 
+@bp.route("/incidents/<int:incident_id>/evidence/<int:evidence_id>")
+@with_incident("incidents.view")
+def evidence_file(incident: Incident, evidence_id: int):
+    evidence = service.evidence_of(incident, evidence_id)
+    if evidence is None:
+        abort(404)
+    try:
+        path = stored_path(evidence.stored_name)
+    except FileNotFoundError:
+        abort(404)
+    if not path.exists():
+        abort(404)
+    # Always an attachment with its checked type: never rendered by the browser.
+    return send_file(path, mimetype=evidence.content_type, as_attachment=True, download_name=evidence.file_name,
+                     max_age=0)
+
+
 @bp.route("/incidents/<int:incident_id>/attribution", methods=["GET"])
 @with_incident("incidents.view")
 def attribution(incident: Incident):
@@ -184,13 +202,28 @@ def attribute(incident: Incident):
     if form.has_share_errors:
         flash(_("The attribution was not saved."), "danger")
         return _render_page(incident, 422, form=form)
+    stored = []
     try:
+        # Files are checked by content and stored first; if anything fails they are removed.
+        for upload in form.evidence_files.data or []:
+            if upload and upload.filename:
+                stored.append(store_upload(upload, ("pdf", "png", "jpeg"),
+                                           current_app.config["CERTIFICATE_MAX_BYTES"], field="evidence_files"))
         with unit_of_work():
             decision = service.decide(incident, parties, _actor(), note=form.note.data)
+            service.attach_evidence(decision, stored, _actor())
     except ServiceError as exc:
+        for file in stored:
+            discard(file.stored_name)
         general = _place_errors(form, exc, positions)
+        if "evidence_files" in exc.fields:
+            form.evidence_files.errors = [exc.fields["evidence_files"]]
         flash(str(exc.message), "danger")
         return _render_page(incident, exc.status, form=form, form_errors=general)
+    except BaseException:
+        for file in stored:
+            discard(file.stored_name)
+        raise
     flash(_("Attribution recorded (revision %(revision)s).", revision=decision.revision), "success")
     return redirect(_incident_url(incident))
 

@@ -349,3 +349,43 @@ def test_late_delivery_ignores_an_excess_within_the_agreed_tolerance(make_suppli
     # Without the agreed tolerance (0 h asked), the carrier's 40 minutes count too: 40 / (40 + 300).
     shares = {p.leg.external_id: p.share for p in propose(incident, tolerance_hours=Decimal(0))}
     assert shares == {"T-1": Decimal("0.117647"), "T-2": Decimal("0.882353")}
+
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def test_evidence_files_are_kept_with_the_decision_and_reachable_only_through_its_incident(suppliers, login_as):
+    import io
+
+    order = two_late_legs(suppliers)
+    incident = make_incident(order)
+    other = make_incident(two_late_legs(suppliers))
+    operator = login_as("operator")
+    rows = {"rows-0-party": f"leg:{order.legs[1].id}", "rows-0-share": "100", "rows-0-root_cause": "transit_delay"}
+    response = operator.post_form(f"/incidents/{incident.id}/attribution", {
+        **rows, "evidence_files": [(io.BytesIO(PDF), "scan-log.pdf"), (io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"0" * 20),
+                                                                       "../../foto danno.png")],
+    }, content_type="multipart/form-data")
+    assert response.status_code == 302
+    decision = db.session.scalar(select(AttributionDecision).where(AttributionDecision.incident_id == incident.id))
+    assert [f.file_name for f in decision.evidence_files] == ["scan-log.pdf", "foto danno.png"]
+    first = decision.evidence_files[0]
+    download = operator.get(f"/incidents/{incident.id}/evidence/{first.id}")
+    assert download.status_code == 200 and download.data == PDF
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert operator.get(f"/incidents/{other.id}/evidence/{first.id}").status_code == 404
+    assert "scan-log.pdf" in operator.get(f"/incidents/{incident.id}/attribution").get_data(as_text=True)
+
+
+def test_a_file_that_is_not_what_it_claims_is_refused_and_nothing_is_recorded(suppliers, login_as):
+    import io
+
+    order = two_late_legs(suppliers)
+    incident = make_incident(order)
+    response = login_as("operator").post_form(f"/incidents/{incident.id}/attribution", {
+        "rows-0-party": f"leg:{order.legs[1].id}", "rows-0-share": "100", "rows-0-root_cause": "transit_delay",
+        "evidence_files": [(io.BytesIO(b"MZ\x90\x00 an exe"), "evidence.pdf")],
+    }, content_type="multipart/form-data")
+    assert response.status_code == 422
+    assert "not a valid PDF, PNG, JPG file" in response.get_data(as_text=True)
+    assert db.session.scalar(select(AttributionDecision).where(AttributionDecision.incident_id == incident.id)) is None

@@ -125,3 +125,28 @@ def test_order_suggestions_are_json(login_as, make_supplier):
     make_order("ORD-55", make_supplier(code="LM-1"), customer_ref="CUST-1")
     items = login_as("viewer").get("/incidents/orders/suggest?q=CUST").get_json()
     assert items == [{"ref": "ORD-55", "customer_ref": "CUST-1"}]
+
+
+def test_a_lost_parcel_shows_whether_the_customer_was_informed(login_as):
+    """ISO 9001 §8.5.3: the incident keeps the record that the customer was told."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from app.db import db
+    from incidents.models import Incident, IncidentCategory
+    from incidents.services.incidents import add_interaction
+
+    category = db.session.scalar(select(IncidentCategory).where(IncidentCategory.code == "lost_parcel"))
+    reported = dt.datetime(2026, 3, 10, 9, tzinfo=dt.timezone.utc)
+    incident = Incident(category=category, channel="phone", priority="high", description="Pacco perso",
+                        status="new", reported_at=reported, respond_by=reported + dt.timedelta(hours=8))
+    db.session.add(incident)
+    db.session.commit()
+    client = login_as("operator")
+    assert "has not been informed yet" in client.get(f"/incidents/{incident.id}").get_data(as_text=True)
+    add_interaction(incident, {"channel": "email", "direction": "outbound", "at": reported + dt.timedelta(hours=2),
+                               "note": "Informato del pacco smarrito"}, None)
+    db.session.commit()
+    page = client.get(f"/incidents/{incident.id}").get_data(as_text=True)
+    assert "The customer was informed on" in page and "has not been informed" not in page

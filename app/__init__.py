@@ -58,6 +58,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.admin_views import bp as admin_bp
     from app.views import bp as core_bp
     from incidents.views import bp as incidents_bp
+    from app import outbox  # noqa: F401  (its table belongs to the schema)
     from incidents.api import blp as incidents_api
     from incidents.chargebacks_api import blp as chargebacks_api
     from suppliers.api import blp as suppliers_api

@@ -118,10 +118,15 @@ def unit_of_work() -> Iterator[None]:
 
     Services only flush; the view, API handler, job or command around them opens this once.
     """
+    from app import outbox
+
     begin_write()
     try:
         yield
         db.session.commit()
     except BaseException:
         db.session.rollback()
+        outbox.forget_pending()
         raise
+    # Only now that the change is committed may anybody be told about it.
+    outbox.deliver_committed()

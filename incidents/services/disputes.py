@@ -18,6 +18,7 @@ import datetime as dt
 import hashlib
 import secrets
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
@@ -87,6 +88,26 @@ def open_dispute_link(incident: Incident, supplier, actor, days_valid: int = 14)
     db.session.add(dispute)
     db.session.flush()
     return dispute, secret
+
+
+def notify_supplier(dispute: AttributionDispute, url: str, actor):
+    """E-mail the link to the supplier's primary contact, through the outbox (sent after the
+    link is committed). Returns the queued message, or None when the supplier has no primary
+    contact with an e-mail address (staff then pass the link on themselves)."""
+    from app import outbox
+    from suppliers.models import Contact
+
+    contact = db.session.scalar(select(Contact).where(Contact.supplier_id == dispute.supplier_id,
+                                                      Contact.is_primary.is_(True)))
+    if contact is None or not contact.email:
+        return None
+    company = current_app.config["CATENA_COMPANY_NAME"]
+    subject = f"{company}: attribution of incident #{dispute.incident_id} — your answer"
+    body = (f"Dear {contact.name},\n\n{company} has attributed customer incident #{dispute.incident_id} "
+            f"partly or wholly to your company. You can see the delivery chain and your share, and accept or "
+            f"dispute it, at this private link (valid until {dispute.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{url}\n\n"
+            f"The link is for you only: do not forward it.\n")
+    return outbox.enqueue(contact.email, subject, body, kind="dispute_link")
 
 
 def dispute_for_token(secret: str | None) -> AttributionDispute | None:

@@ -167,12 +167,16 @@ def create_dispute_link(incident: Incident):
     try:
         with unit_of_work():
             dispute, secret = service.open_dispute_link(incident, supplier, _actor(), days_valid=form.days_valid.data)
+            # Links are built from the configured base URL, never from the request's Host header.
+            url = current_app.config["CATENA_BASE_URL"].rstrip("/") + url_for("incidents.dispute_portal",
+                                                                              token=secret)
+            mailed = service.notify_supplier(dispute, url, _actor())
     except ServiceError as exc:
         flash(str(exc.message), "danger")
         return redirect(_disputes_url(incident))
-    # Links are built from the configured base URL, never from the request's Host header.
-    url = current_app.config["CATENA_BASE_URL"].rstrip("/") + url_for("incidents.dispute_portal", token=secret)
     contact = next((c for c in supplier.contacts if c.is_primary), None)
+    if mailed:
+        flash(_("The link was e-mailed to %(email)s.", email=mailed.recipient), "success")
     return render_template("incidents/disputes/link_created.html", incident=incident, dispute=dispute,
                            supplier=supplier, url=url, contact=contact,
                            incident_url=_incident_url(incident), disputes_url=_disputes_url(incident))

@@ -261,3 +261,23 @@ def test_line_breaks_count_as_one_character(suppliers):
     dispute, _ = link(decided(suppliers), suppliers["seller"])
     disputes.supplier_responds(dispute, False, "ab\r\n" * 1250)  # 5,000 characters as the browser counts
     assert dispute.supplier_statement == ("ab\n" * 1250).strip()
+
+
+def test_the_link_is_emailed_to_the_primary_contact_after_commit(login_as, suppliers, app):
+    from pathlib import Path
+
+    from app.outbox import OutboxMessage
+    from suppliers.services import add_contact
+
+    add_contact(suppliers["carrier"], {"name": "Paola Bianchi", "email": "qualita@vettore.example",
+                                       "is_primary": True}, None)
+    db.session.commit()
+    incident = decided(suppliers)
+    qm = login_as("quality_manager")
+    page = qm.post_form(f"/incidents/{incident.id}/dispute-links",
+                        {"supplier_id": str(suppliers["carrier"].id), "days_valid": "14"}).get_data(as_text=True)
+    url = re.search(re.escape(app.config["CATENA_BASE_URL"].rstrip("/")) + r"/dispute/[A-Za-z0-9_-]{40,}", page).group(0)
+    message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "dispute_link"))
+    assert message.recipient == "qualita@vettore.example" and message.status == "sent"
+    assert url in message.body and "Paola Bianchi" in message.body
+    assert url in (Path(app.instance_path) / "mail" / f"{message.id:08d}-dispute_link.eml").read_text()

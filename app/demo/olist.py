@@ -56,6 +56,17 @@ ROLE_STANDARDS = (
         "comparator": "gte", "target": "0.92", "window": "month", "min_sample": 20,
         "valid_from": dt.date(2016, 1, 1),
     }),
+    # Complaints attributed to a partner, per 1,000 of its legs: the scorecards show them.
+    ("seller", {
+        "name": "Complaints per 1,000 handovers", "metric": "incidents_per_1000", "stage": None,
+        "comparator": "lte", "target": "20", "window": "month", "min_sample": 5,
+        "valid_from": dt.date(2016, 1, 1),
+    }),
+    ("carrier", {
+        "name": "Complaints per 1,000 deliveries", "metric": "incidents_per_1000", "stage": None,
+        "comparator": "lte", "target": "15", "window": "month", "min_sample": 20,
+        "valid_from": dt.date(2016, 1, 1),
+    }),
 )
 
 #: The months and the number of sellers shown in the closing summary.

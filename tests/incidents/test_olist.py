@@ -286,5 +286,5 @@ def test_loading_olist_again_updates_the_same_legs_and_suppliers(sao_paulo, tmp_
     assert "0 registered now" in again.output
     assert db.session.scalar(select(func.count()).select_from(Leg)) == legs
     assert db.session.scalar(select(func.count()).select_from(Supplier)) == len(sellers) + 1
-    assert db.session.scalar(select(func.count()).select_from(ServiceStandard)) == 2
+    assert db.session.scalar(select(func.count()).select_from(ServiceStandard)) == 4  # on-time and complaints per 1,000, for sellers and the carrier
     assert db.session.scalar(select(func.count()).select_from(ImportProfile)) == 1

@@ -631,17 +631,16 @@ def _as_field_value(name: str, value):
 # The import ---------------------------------------------------------------------------------
 
 @dataclass
-class _CheckResult:
-    """What pass 1 learnt: counts, the first problems, the suppliers the valid rows name."""
+class ProblemTally:
+    """Pass 1's problems of a file import: every one counted, the first PROBLEM_LIMIT errors
+    and PROBLEM_LIMIT warnings kept for the page and the report."""
 
     rows_total: int = 0
     rows_rejected: int = 0
-    rows_valid: int = 0
     errors: list[RowProblem] = field(default_factory=list)
     warnings: list[RowProblem] = field(default_factory=list)
     error_count: int = 0
     warning_count: int = 0
-    supplier_ids: dict[str, int] = field(default_factory=dict)
 
     def add(self, problems: list[RowProblem]) -> None:
         for problem in problems:
@@ -654,10 +653,6 @@ class _CheckResult:
                 if len(self.warnings) < PROBLEM_LIMIT:
                     self.warnings.append(problem)
 
-    def problem_dicts(self, mapping: dict[str, str]) -> list[dict] | None:
-        problems = sorted(self.errors + self.warnings, key=_problem_order)
-        return [_problem_dict(problem, mapping) for problem in problems] or None
-
     def summary(self) -> str | None:
         """The counts of problems in words, or None when there is none."""
         if not self.error_count and not self.warning_count:
@@ -667,6 +662,18 @@ class _CheckResult:
         if self.error_count > len(self.errors) or self.warning_count > len(self.warnings):
             text += " " + str(_l("Only the first %(n)d errors and %(n)d warnings are listed.", n=PROBLEM_LIMIT))
         return text
+
+
+@dataclass
+class _CheckResult(ProblemTally):
+    """What pass 1 learnt: counts, the first problems, the suppliers the valid rows name."""
+
+    rows_valid: int = 0
+    supplier_ids: dict[str, int] = field(default_factory=dict)
+
+    def problem_dicts(self, mapping: dict[str, str]) -> list[dict] | None:
+        problems = sorted(self.errors + self.warnings, key=_problem_order)
+        return [_problem_dict(problem, mapping) for problem in problems] or None
 
 
 _FIELD_ORDER = {name: n for n, name in enumerate(LEG_FIELDS)}

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -46,9 +47,9 @@ from app.errors import ValidationFailed
 from app.uploads import sanitise_filename
 from incidents.models import ImportBatch
 from incidents.services.imports import (
-    PROBLEM_LIMIT,
     WRITE_CHUNK_ROWS,
     ImportRejected,
+    ProblemTally,
     TableFile,
     _has_value,
     _header_text,
@@ -143,41 +144,17 @@ def _check_values(values: dict, number: int, known: set, actor) -> list[RowProbl
     return []
 
 
-class _Check:
+@dataclass
+class _Check(ProblemTally):
     """What pass 1 learnt: counts, the first problems, the row kept for each external id."""
 
-    def __init__(self):
-        self.rows_total = self.rows_rejected = 0
-        self.errors: list[RowProblem] = []
-        self.warnings: list[RowProblem] = []
-        self.error_count = self.warning_count = 0
-        #: External id → number of the last valid row that has it: the row written.
-        self.kept: dict[str, int] = {}
-
-    def add(self, problems: list[RowProblem]) -> None:
-        for problem in problems:
-            if problem.is_error:
-                self.error_count += 1
-                if len(self.errors) < PROBLEM_LIMIT:
-                    self.errors.append(problem)
-            else:
-                self.warning_count += 1
-                if len(self.warnings) < PROBLEM_LIMIT:
-                    self.warnings.append(problem)
+    #: External id → number of the last valid row that has it: the row written.
+    kept: dict[str, int] = field(default_factory=dict)
 
     def problem_dicts(self, headers: dict[str, str]) -> list[dict] | None:
         problems = sorted(self.errors + self.warnings,
                           key=lambda p: (p.row, _FIELD_ORDER.get(p.column, -1), not p.is_error))
         return [p.as_dict() | {"header": headers.get(p.column) if p.column else None} for p in problems] or None
-
-    def summary(self) -> str | None:
-        if not self.error_count and not self.warning_count:
-            return None
-        text = str(_l("Errors: %(errors)d, in %(rows)d rows. Warnings: %(warnings)d.",
-                      errors=self.error_count, rows=self.rows_rejected, warnings=self.warning_count))
-        if self.error_count > len(self.errors) or self.warning_count > len(self.warnings):
-            text += " " + str(_l("Only the first %(n)d errors and %(n)d warnings are listed.", n=PROBLEM_LIMIT))
-        return text
 
 
 def _fingerprint(path: Path) -> tuple[int, int]:

@@ -11,29 +11,38 @@
     }
   });
 
-  // Supplier type-ahead: <input data-supplier-suggest="/suppliers/suggest" list="id">
-  document.querySelectorAll("input[data-supplier-suggest]").forEach(function (input) {
-    var list = document.getElementById(input.getAttribute("list"));
-    var url = input.getAttribute("data-supplier-suggest");
-    var timer = null;
-    input.addEventListener("input", function () {
-      clearTimeout(timer);
-      var text = input.value.trim();
-      if (text.length < 2 || !list) { return; }
-      timer = setTimeout(function () {
-        fetch(url + "?q=" + encodeURIComponent(text), { credentials: "same-origin", headers: { "Accept": "application/json" } })
-          .then(function (response) { return response.ok ? response.json() : []; })
-          .then(function (items) {
-            list.replaceChildren();
-            items.forEach(function (item) {
-              var option = document.createElement("option");
-              option.value = item.code;
-              option.label = item.code + " — " + item.legal_name;
-              list.appendChild(option);
-            });
-          })
-          .catch(function () { /* type-ahead is a convenience; the field still works */ });
-      }, 200);
+  // Type-ahead: <input data-supplier-suggest="/suppliers/suggest" list="id"> or
+  // <input data-order-suggest="/incidents/orders/suggest" list="id">. The field works without it.
+  function typeAhead(attribute, toOption) {
+    document.querySelectorAll("input[" + attribute + "]").forEach(function (input) {
+      var list = document.getElementById(input.getAttribute("list"));
+      var url = input.getAttribute(attribute);
+      var timer = null;
+      input.addEventListener("input", function () {
+        clearTimeout(timer);
+        var text = input.value.trim();
+        if (text.length < 2 || !list) { return; }
+        timer = setTimeout(function () {
+          fetch(url + "?q=" + encodeURIComponent(text), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+            .then(function (response) { return response.ok ? response.json() : []; })
+            .then(function (items) {
+              list.replaceChildren();
+              items.forEach(function (item) {
+                var option = document.createElement("option");
+                var shown = toOption(item);
+                option.value = shown[0];
+                option.label = shown[1];
+                list.appendChild(option);
+              });
+            })
+            .catch(function () { /* type-ahead is a convenience; the field still works */ });
+        }, 200);
+      });
     });
+  }
+
+  typeAhead("data-supplier-suggest", function (item) { return [item.code, item.code + " — " + item.legal_name]; });
+  typeAhead("data-order-suggest", function (item) {
+    return [item.ref, item.customer_ref ? item.ref + " — " + item.customer_ref : item.ref];
   });
 })();

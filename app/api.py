@@ -8,10 +8,11 @@ import functools
 
 import marshmallow as ma
 from flask import Flask, abort, g, request
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint
 
-from app.errors import http_error_response, json_error
+from app.errors import ValidationFailed, http_error_response, json_error
 from app.extensions import csrf
 
 API_PREFIX = "/api/v1"
@@ -42,6 +43,12 @@ class ListArgsSchema(ma.Schema):
 
 def list_response(page) -> dict:
     return {"items": page.items, "next": page.next_cursor}
+
+
+def invalid_cursor() -> ValidationFailed:
+    """The error for a list cursor that was altered or comes from another list."""
+    message = _l("The cursor is not valid; start again from the first page.")
+    return ValidationFailed(message, code="invalid_cursor", fields={"cursor": message})
 
 
 def api_permission(permission: str):
@@ -76,12 +83,12 @@ def _authenticate_api_request():
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         # The session cookie is never enough for the API: it would make the API a CSRF target.
-        response = json_error(401, "unauthorized", "Send an API token as 'Authorization: Bearer TOKEN'.")
+        response = json_error(401, "unauthorized", _l("Send an API token as 'Authorization: Bearer TOKEN'."))
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
     user = user_for_token(secret.strip())
     if user is None:
-        response = json_error(401, "invalid_token", "The API token is unknown, revoked or its user is inactive.")
+        response = json_error(401, "invalid_token", _l("The API token is unknown, revoked or its user is inactive."))
         response.headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         return response
     # Ends the read transaction (recording the token's last use), so that a write request

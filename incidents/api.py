@@ -5,6 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import marshmallow as ma
 from flask import abort, current_app, g
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -99,7 +100,7 @@ def post_legs(data):
     try:
         zone = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationFailed("Unknown time zone.", fields={"timezone": "not an IANA time zone name"}) from None
+        raise ValidationFailed(_l("Unknown time zone."), fields={"timezone": _l("Choose a time zone such as Europe/Rome.")}) from None
     rows = []
     for leg in data["legs"]:
         row = {name: leg.get(name) for name in LEG_FIELDS}
@@ -263,8 +264,8 @@ def post_incident(data):
     if not data.get("external_id"):
         key = (request.headers.get("Idempotency-Key") or "").strip()
         if len(key) > 100:
-            raise ValidationFailed("The Idempotency-Key header is too long.",
-                                   fields={"Idempotency-Key": "at most 100 characters"})
+            raise ValidationFailed(_l("The Idempotency-Key header is too long."),
+                                   fields={"Idempotency-Key": _l("At most %(n)d characters.", n=100)})
         data["external_id"] = key or None
     reported_at = data["reported_at"]
     if reported_at.tzinfo is None:

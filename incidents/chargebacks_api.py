@@ -8,9 +8,8 @@ import marshmallow as ma
 from flask import abort, g
 from flask_smorest import Blueprint
 
-from app.api import ListArgsSchema, api_permission, list_response
+from app.api import ListArgsSchema, api_permission, invalid_cursor, list_response
 from app.db import unit_of_work
-from app.errors import ValidationFailed
 from app.pagination import BadCursor
 from incidents.services import chargebacks as service
 from suppliers.services import get_supplier_by_code
@@ -89,8 +88,7 @@ def list_statements(args):
     try:
         page = service.statements_page(supplier, cursor=args["cursor"], limit=args["limit"])
     except BadCursor:
-        raise ValidationFailed("The cursor is not valid; start again from the first page.",
-                               code="invalid_cursor", fields={"cursor": "not a valid cursor"}) from None
+        raise invalid_cursor() from None
     return list_response(page)
 
 

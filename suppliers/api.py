@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import abort, g
+from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
-from app.api import ListArgsSchema, api_permission, list_response
+from app.api import ListArgsSchema, api_permission, invalid_cursor, list_response
 from app.db import unit_of_work
 from app.errors import ValidationFailed
 from app.i18n import today
@@ -133,8 +134,7 @@ def list_suppliers(args):
         page = services.list_suppliers(filters, sort=args["sort"], descending=args["dir"] == "desc",
                                        cursor=args["cursor"], limit=args["limit"])
     except BadCursor:
-        raise ValidationFailed("The cursor is not valid; start again from the first page.",
-                               code="invalid_cursor", fields={"cursor": "not a valid cursor"}) from None
+        raise invalid_cursor() from None
     return list_response(page)
 
 
@@ -245,11 +245,12 @@ def _month_span_or_422(args):
     try:
         first, last = month_span(args["from_"], args["to"])
     except ValueError:
-        raise ValidationFailed("Give from and to as YYYY-MM, from not after to.", code="invalid_span",
-                               fields={"from": "start after end or not a month", "to": "not a month"}) from None
+        raise ValidationFailed(_l("Give from and to as YYYY-MM, from not after to."), code="invalid_span",
+                               fields={"from": _l("A month as YYYY-MM, not after to."),
+                                       "to": _l("A month as YYYY-MM.")}) from None
     if (last.year - first.year) * 12 + last.month - first.month >= 60:
-        raise ValidationFailed("Ask for at most 60 months at a time.", code="span_too_long",
-                               fields={"to": "at most 60 months after from"})
+        raise ValidationFailed(_l("Ask for at most 60 months at a time."), code="span_too_long",
+                               fields={"to": _l("At most 60 months after from.")})
     return first, last
 
 
@@ -349,7 +350,7 @@ def list_standards(args):
         page = standards_page(supplier=supplier, chain_role=args["chain_role"], current_only=args["current"],
                               cursor=args["cursor"], limit=args["limit"])
     except BadCursor:
-        raise ValidationFailed("The cursor is not valid.", code="invalid_cursor", fields={"cursor": "not valid"}) from None
+        raise invalid_cursor() from None
     return list_response(page)
 
 

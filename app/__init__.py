@@ -59,20 +59,29 @@ def _register_blueprints(app: Flask) -> None:
     from app.views import bp as core_bp
     from incidents.views import bp as incidents_bp
     from app import outbox  # noqa: F401  (its table belongs to the schema)
+    from questionnaires import models as questionnaire_models  # noqa: F401
     from incidents.api import blp as incidents_api
     from incidents.chargebacks_api import blp as chargebacks_api
     from suppliers.api import blp as suppliers_api
     from suppliers.api import slas_blp as slas_api
     from suppliers.views import bp as suppliers_bp
+    from questionnaires.views import bp as questionnaires_bp
+    from questionnaires.api import blp as questionnaire_templates_api
+    from questionnaires.import_api import blp as questionnaire_import_api
+    from questionnaires.assignments_api import blp as assignments_api
 
     app.register_blueprint(core_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(suppliers_bp)
     app.register_blueprint(incidents_bp)
+    app.register_blueprint(questionnaires_bp)
 
     api_core.init_app(app)
     api_core.register(suppliers_api)
     api_core.register(incidents_api)
     api_core.register(slas_api)
     api_core.register(chargebacks_api)
+    api_core.register(questionnaire_templates_api)
+    api_core.register(questionnaire_import_api)
+    api_core.register(assignments_api)

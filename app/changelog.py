@@ -87,10 +87,11 @@ _REASON_KEY = "changelog_reason"
 def attribute_changes(actor, reason: str | None = None) -> None:
     """Name who is making the changes flushed from now on, and why.
 
-    `actor` is a User or None for the system. The reason applies to the next flush only.
+    `actor` is a User or None for the system. The reason applies to the next flush only; a
+    lazily translated reason is stored in the language of the moment.
     """
     db.session.info[_ACTOR_KEY] = actor
-    db.session.info[_REASON_KEY] = reason
+    db.session.info[_REASON_KEY] = None if reason is None else str(reason)
 
 
 def _plain(value: Any) -> Any:

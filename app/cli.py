@@ -8,6 +8,7 @@ def register_commands(app: Flask) -> None:
     from app.auth.commands import tokens_cli, users_cli
     from app.demo import demo_cli
     from incidents.commands import import_cli
+    from questionnaires.commands import questionnaires_cli
     from suppliers.commands import sla_cli
 
     app.cli.add_command(users_cli)
@@ -15,6 +16,7 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(import_cli)
     app.cli.add_command(sla_cli)
+    app.cli.add_command(questionnaires_cli)
     app.cli.add_command(_outbox_commands())
 
 
@@ -27,9 +29,18 @@ def _outbox_commands():
     @group.command("deliver")
     @click.option("--limit", default=500, show_default=True)
     def deliver(limit):
-        """Send the pending e-mails (those whose first delivery failed)."""
-        from app.outbox import deliver as deliver_pending
+        """Send the pending e-mails (those whose first delivery failed); list those given up."""
+        from app import outbox
 
-        click.echo(f"{deliver_pending(limit=limit)} sent.")
+        click.echo(f"{outbox.deliver(limit=limit)} sent.")
+        pending = outbox.pending_count()
+        if pending:
+            click.echo(f"{pending} still pending, to be tried again.")
+        total, failed = outbox.failed_messages()
+        if total:
+            click.echo(f"{total} given up after {outbox.MAX_ATTEMPTS} attempts"
+                       + (f" (the latest {len(failed)})" if total > len(failed) else "") + ":")
+            for message in failed:
+                click.echo(f"  #{message.id} {message.kind} to {message.recipient}: {message.last_error}")
 
     return group

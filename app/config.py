@@ -65,6 +65,16 @@ class Config:
         self.MAX_CONTENT_LENGTH = int(os.environ.get("CATENA_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
         #: Limit for one certificate file (PDF, PNG or JPEG).
         self.CERTIFICATE_MAX_BYTES = int(os.environ.get("CATENA_CERTIFICATE_MAX_BYTES", 10 * 1024 * 1024))
+        #: Questionnaires: largest evidence file a supplier may upload (PDF, PNG or JPEG).
+        self.QUESTIONNAIRE_FILE_MAX_BYTES = int(os.environ.get("CATENA_QUESTIONNAIRE_FILE_MAX_BYTES", 10 * 1024 * 1024))
+        #: Days a questionnaire link stays open after the due date.
+        self.QUESTIONNAIRE_LINK_GRACE_DAYS = int(os.environ.get("CATENA_QUESTIONNAIRE_LINK_GRACE_DAYS", 30))
+        #: Reminder this many days before the due date (and one when it has passed).
+        self.QUESTIONNAIRE_REMIND_DAYS = int(os.environ.get("CATENA_QUESTIONNAIRE_REMIND_DAYS", 3))
+        #: Start requalification when a qualification expires within this many days.
+        self.REQUALIFICATION_DAYS = int(os.environ.get("CATENA_REQUALIFICATION_DAYS", 45))
+        #: Days a supplier is given to answer a requalification questionnaire.
+        self.REQUALIFICATION_ANSWER_DAYS = int(os.environ.get("CATENA_REQUALIFICATION_ANSWER_DAYS", 21))
 
         # Sessions. Behind HTTPS set CATENA_SECURE_COOKIES=1: the cookie then takes the
         # __Host- prefix, which browsers only accept on secure, host-only cookies.

@@ -118,7 +118,7 @@ def unit_of_work() -> Iterator[None]:
 
     Services only flush; the view, API handler, job or command around them opens this once.
     """
-    from app import outbox
+    from app import outbox, uploads
 
     begin_write()
     try:
@@ -127,6 +127,8 @@ def unit_of_work() -> Iterator[None]:
     except BaseException:
         db.session.rollback()
         outbox.forget_pending()
+        uploads.settle_files(committed=False)
         raise
+    uploads.settle_files(committed=True)
     # Only now that the change is committed may anybody be told about it.
     outbox.deliver_committed()

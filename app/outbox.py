@@ -13,12 +13,13 @@ import datetime as dt
 import logging
 import re
 import smtplib
+import ssl
 from email.message import EmailMessage
 from pathlib import Path
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Integer, String, Text, select
+from sqlalchemy import Integer, String, Text, func, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import UTCDateTime, begin_write, db, utcnow
@@ -105,6 +106,19 @@ def deliver(ids: list[int] | None = None, limit: int = 100) -> int:
     return sent
 
 
+def failed_messages(limit: int = 20) -> tuple[int, list[OutboxMessage]]:
+    """Messages given up after MAX_ATTEMPTS: how many, and the latest `limit` of them."""
+    failed = select(OutboxMessage).where(OutboxMessage.status == "failed")
+    total = db.session.scalar(select(func.count()).select_from(failed.subquery())) or 0
+    latest = db.session.scalars(failed.order_by(OutboxMessage.id.desc()).limit(limit)).all()
+    return total, list(latest)
+
+
+def pending_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(OutboxMessage)
+                             .where(OutboxMessage.status == "pending")) or 0
+
+
 def _as_email(message: OutboxMessage) -> EmailMessage:
     email = EmailMessage()
     email["From"] = current_app.config["MAIL_FROM"]
@@ -112,6 +126,11 @@ def _as_email(message: OutboxMessage) -> EmailMessage:
     email["Subject"] = message.subject
     email.set_content(message.body)
     return email
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Verify the server's certificate and host name against the system's trusted CAs."""
+    return ssl.create_default_context()
 
 
 def _send(message: OutboxMessage) -> None:
@@ -125,7 +144,9 @@ def _send(message: OutboxMessage) -> None:
     with smtplib.SMTP(config["MAIL_SERVER"], config["MAIL_PORT"], timeout=10) as smtp:
         smtp.ehlo()
         if smtp.has_extn("starttls"):
-            smtp.starttls()
+            # smtplib's default context checks neither the certificate nor the host name, which
+            # would hand the password below to anybody in the middle.
+            smtp.starttls(context=_tls_context())
             smtp.ehlo()
         if config.get("MAIL_USERNAME"):
             smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])

@@ -96,6 +96,23 @@ def stored_path(stored_name: str) -> Path:
     return upload_dir() / stored_name
 
 
+def send_stored(stored_name: str | None, content_type: str, download_name: str | None):
+    """A stored file as a download, or 404 when it is not (or no longer) there.
+
+    Always an attachment with the content type checked at upload: never rendered inline by
+    the browser, whatever the file holds."""
+    from flask import abort, send_file
+
+    try:
+        path = stored_path(stored_name or "")
+    except FileNotFoundError:
+        abort(404)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype=content_type, as_attachment=True, download_name=download_name or path.name,
+                     max_age=0)
+
+
 def discard(stored_name: str | None) -> None:
     """Remove a stored file, e.g. when the transaction that referenced it was rolled back."""
     if stored_name:
@@ -103,3 +120,30 @@ def discard(stored_name: str | None) -> None:
             stored_path(stored_name).unlink(missing_ok=True)
         except FileNotFoundError:
             pass
+
+
+_STORED_KEY = "uploads_stored_in_unit"
+_DROPPED_KEY = "uploads_dropped_in_unit"
+
+
+def remember_stored(stored_name: str) -> None:
+    """A file stored for the current unit of work: removed again if the unit rolls back."""
+    from app.db import db
+    db.session.info.setdefault(_STORED_KEY, []).append(stored_name)
+
+
+def discard_after_commit(stored_name: str) -> None:
+    """A file whose record the current unit deletes: removed only once the deletion commits."""
+    from app.db import db
+    db.session.info.setdefault(_DROPPED_KEY, []).append(stored_name)
+
+
+def settle_files(committed: bool) -> None:
+    """Called by `unit_of_work` at its end: no file outlives a rolled-back record, and no
+    record loses its file to a deletion that did not commit."""
+    from app.db import db
+    stored = db.session.info.pop(_STORED_KEY, [])
+    dropped = db.session.info.pop(_DROPPED_KEY, [])
+    for name in (dropped if committed else stored):
+        discard(name)
+

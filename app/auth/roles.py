@@ -52,6 +52,16 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "chargebacks.view": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.AUDITOR, Role.VIEWER}),
     #: Prepare, send and settle chargeback statements; set chargeback policies.
     "chargebacks.manage": _QUALITY_OFFICE,
+    #: See questionnaire templates, assignments, answers and scores.
+    "questionnaires.view": _EVERYONE,
+    #: Build, import, publish and version questionnaire templates.
+    "questionnaires.design": _QUALITY_OFFICE,
+    #: Send a questionnaire to a supplier, renew or withdraw its link.
+    "questionnaires.assign": _QUALITY_OFFICE,
+    #: Comment on answers and send questions back for clarification.
+    "questionnaires.review": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.AUDITOR}),
+    #: Accept or reject a questionnaire: sets the supplier's qualification status.
+    "questionnaires.decide": _QUALITY_OFFICE,
     "users.manage": frozenset({Role.ADMIN}),
 }
 

@@ -8,9 +8,11 @@ demo is loaded whole or not at all. It is what `make run` loads on first start.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from flask_babel import force_locale
 from sqlalchemy import func, select
@@ -20,6 +22,7 @@ from app.auth.models import User
 from app.auth.roles import Role
 from app.db import db, unit_of_work, utcnow
 from app.demo.chain import load_chain
+from app.demo.questionnaires import load_questionnaires
 from app.demo.service import load_service
 from app.demo.suppliers import load_suppliers
 from app.demo.users import DEMO_EMAILS, DEMO_PASSWORD, DEMO_USERS, load_users
@@ -45,7 +48,7 @@ def load(if_empty: bool):
     """Fill an empty database with the demo delivery chain and one user per role."""
     today = i18n.today()
     try:
-        with force_locale(RECORDS_LOCALE), unit_of_work():
+        with force_locale(RECORDS_LOCALE), _mail_to_sink(), unit_of_work():
             # Checked inside the write transaction: two loads started together cannot both pass.
             if _is_loaded():
                 if if_empty:
@@ -57,9 +60,11 @@ def load(if_empty: bool):
             chain = load_chain(users[Role.QUALITY_MANAGER], today)
             # Incidents may not be reported in the future: the real clock, not noon of today.
             service = load_service(users[Role.OPERATOR], utcnow())
+            questionnaires = load_questionnaires(users[Role.QUALITY_MANAGER], today)
             summary = _summary(today)
             summary.update(chain)
             summary.update(service)
+            summary.update(questionnaires)
     except ServiceError as exc:
         # The demo data broke a rule of the services: nothing was written.
         with force_locale("en"):
@@ -73,6 +78,18 @@ def load(if_empty: bool):
 def logins():
     """Print the demo accounts and their password."""
     _print_logins()
+
+
+@contextlib.contextmanager
+def _mail_to_sink():
+    """Keep the demo's e-mails (to invented .example addresses) in instance/mail, even when
+    an SMTP server is configured."""
+    config = current_app.config
+    saved, config["MAIL_SERVER"] = config.get("MAIL_SERVER"), ""
+    try:
+        yield
+    finally:
+        config["MAIL_SERVER"] = saved
 
 
 def _is_loaded() -> bool:
@@ -116,6 +133,8 @@ def _print_summary(summary: dict) -> None:
     click.echo(f"{summary['orders']} orders with {summary['legs']} legs over the last year, and their SLAs; "
                f"{summary['incidents']} customer incidents ({summary['attributed']} attributed), "
                "chargeback policies and last month's statements.")
+    click.echo(f"{summary['questionnaire_templates']} questionnaire templates and {summary['assignments']} "
+               "questionnaire assignments in every state (their e-mails are in instance/mail).")
     _print_logins()
 
 

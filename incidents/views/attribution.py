@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from decimal import Decimal
 
-from flask import abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -19,7 +19,7 @@ from werkzeug.routing import BuildError
 from app.auth.access import permission_required
 from app.db import db, unit_of_work
 from app.errors import ServiceError
-from app.uploads import discard, store_upload, stored_path
+from app.uploads import discard, send_stored, store_upload
 from incidents.attribution_forms import INTERNAL, AttributionForm, ConfirmProposalForm, RuleForm
 from incidents.models import STAGE_LABELS, Incident, IncidentCategory
 from incidents.services import attribution as service
@@ -155,15 +155,7 @@ def evidence_file(incident: Incident, evidence_id: int):
     evidence = service.evidence_of(incident, evidence_id)
     if evidence is None:
         abort(404)
-    try:
-        path = stored_path(evidence.stored_name)
-    except FileNotFoundError:
-        abort(404)
-    if not path.exists():
-        abort(404)
-    # Always an attachment with its checked type: never rendered by the browser.
-    return send_file(path, mimetype=evidence.content_type, as_attachment=True, download_name=evidence.file_name,
-                     max_age=0)
+    return send_stored(evidence.stored_name, evidence.content_type, evidence.file_name)
 
 
 @bp.route("/incidents/<int:incident_id>/attribution", methods=["GET"])

@@ -339,11 +339,13 @@ def update_supplier(supplier: Supplier, values: dict, actor, expected_version: i
 
 def change_status(supplier: Supplier, status: str, reason: str, actor,
                   qualified_until: dt.date | None = None, today: dt.date | None = None,
-                  expected_version: int | None = None) -> StatusChange:
+                  expected_version: int | None = None, renewal: bool = False) -> StatusChange:
     """Move a supplier to another qualification status, with the reason kept in its history.
 
     Approved and conditionally approved need a qualified-until date in the future; the other
-    statuses clear it, since the supplier is then not qualified.
+    statuses clear it, since the supplier is then not qualified. With `renewal` (a
+    requalification decision) a qualified supplier may be confirmed in its own status: the
+    history then shows the renewal and the new qualified-until date.
     """
     check_version(supplier, expected_version)
     today = today or dt.date.today()
@@ -359,8 +361,11 @@ def change_status(supplier: Supplier, status: str, reason: str, actor,
     elif len(reason) > 2000:
         errors["reason"] = _l("Use at most %(n)d characters.", n=2000)
     if target is not None:
-        if target.value == supplier.status:
+        if target.value == supplier.status and not (renewal and target in QUALIFIED_STATUSES):
             errors["status"] = _l("The supplier already has this status.")
+        elif target.value == supplier.status:
+            if qualified_until is None or qualified_until <= today:
+                errors["qualified_until"] = _l("The date must be in the future.")
         elif not supplier.can_change_status_to(target):
             errors["status"] = _l("A supplier cannot go from this status to the chosen one.")
         elif target in QUALIFIED_STATUSES:

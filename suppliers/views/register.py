@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -14,7 +14,7 @@ from app.errors import Conflict, ServiceError
 from app.forms import choices, show_service_errors
 from app.i18n import country_names, today
 from app.pagination import BadCursor
-from app.uploads import discard, store_upload, stored_path
+from app.uploads import discard, send_stored, store_upload
 from suppliers import services
 from suppliers.forms import (
     ArchiveForm,
@@ -309,17 +309,7 @@ def add_certificate(supplier: Supplier):
 @with_supplier("suppliers.view_certificates")
 def certificate_file(supplier: Supplier, certificate_id: int):
     certificate = _record_of(supplier, Certificate, certificate_id)
-    if not certificate.stored_name:
-        abort(404)
-    try:
-        path = stored_path(certificate.stored_name)
-    except FileNotFoundError:
-        abort(404)
-    if not path.exists():
-        abort(404)
-    # Always an attachment with the checked content type: never rendered inline by the browser.
-    return send_file(path, mimetype=certificate.content_type, as_attachment=True,
-                     download_name=certificate.file_name or path.name, max_age=0)
+    return send_stored(certificate.stored_name, certificate.content_type, certificate.file_name)
 
 
 @bp.route("/<code>/certificates/<int:certificate_id>/delete", methods=["POST"])

@@ -5,6 +5,10 @@ from sqlalchemy import func, select
 
 from app.auth.models import User
 from app.db import db
+from app.i18n import company_zone, today
+from app.outbox import OutboxMessage
+from questionnaires.models import Assignment, AssignmentPurpose, AssignmentStatus, TemplateVersion, VersionStatus
+from questionnaires.services import assignments as assignment_service
 from suppliers.models import ChainRole, Supplier, SupplierChainRole, SupplierStatus
 
 
@@ -18,7 +22,7 @@ def test_demo_loads_every_status_and_role_once(app):
     assert statuses == {s.value for s in SupplierStatus}
     roles = set(db.session.scalars(select(SupplierChainRole.role).distinct()))
     assert roles == {r.value for r in ChainRole}
-    assert 35 <= db.session.scalar(select(func.count()).select_from(Supplier)) <= 60
+    assert 40 <= db.session.scalar(select(func.count()).select_from(Supplier)) <= 60
     assert db.session.scalar(select(func.count()).select_from(Supplier).where(Supplier.parent_id.is_not(None))) >= 5
     assert set(db.session.scalars(select(User.role))) == {"admin", "quality_manager", "auditor", "operator", "viewer"}
 
@@ -36,3 +40,40 @@ def test_demo_user_signs_in_with_the_printed_password(app, client):
     assert client.login("quality@catena.example", DEMO_PASSWORD).status_code == 302
     page = client.get("/suppliers/?status=approved").get_data(as_text=True)
     assert "CAR-001" in page
+
+
+def test_demo_has_questionnaires_in_every_state_as_the_services_make_them(app):
+    assert app.test_cli_runner().invoke(args=["demo", "load"]).exit_code == 0
+
+    versions = db.session.scalars(select(TemplateVersion)).all()
+    assert sum(v.status == VersionStatus.PUBLISHED for v in versions) >= 2
+    assert any(v.status == VersionStatus.DRAFT and v.number == 2 for v in versions)   # versioning visible
+    assignments = db.session.scalars(select(Assignment).order_by(Assignment.id)).all()
+    assert {a.status for a in assignments} == {s.value for s in AssignmentStatus}
+    assert {a.purpose for a in assignments} == {p.value for p in AssignmentPurpose}
+    # Overdue and still waiting for the supplier, already reminded.
+    overdue = [a for a in assignments if a.state in (AssignmentStatus.SENT, AssignmentStatus.IN_PROGRESS)
+               and a.due_date < today()]
+    assert overdue and all(a.reminded_overdue_at is not None for a in overdue)
+    for assignment in assignments:
+        kinds = [e.kind for e in assignment.events]
+        assert kinds[0] == "sent"
+        if assignment.submitted_at is not None:
+            # The score is the scoring service's, for the answers stored.
+            card = assignment_service.scorecard(assignment)
+            assert (assignment.score, assignment.result) == (card.score, card.result)
+            assert "submitted" in kinds
+        if assignment.state == AssignmentStatus.ACCEPTED:
+            decided_on = assignment.decided_at.astimezone(company_zone()).date()
+            months = assignment.template_version.validity_months
+            assert assignment.qualified_until == assignment_service.add_months(decided_on, months)
+            assert assignment.supplier.qualified_until == assignment.qualified_until
+            assert assignment.supplier.status == assignment.decision
+        if assignment.state == AssignmentStatus.REJECTED:
+            assert assignment.supplier.status == SupplierStatus.DISQUALIFIED
+    # Every e-mail went through the outbox and was delivered to the sink.
+    mails = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind.like("questionnaire_%"))).all()
+    assert {m.kind for m in mails} >= {"questionnaire_sent", "questionnaire_submitted", "questionnaire_clarification",
+                                       "questionnaire_decided", "questionnaire_overdue"}
+    assert all(m.status == "sent" for m in mails)
+    assert {m.recipient.rsplit(".", 1)[1] for m in mails} == {"example"}

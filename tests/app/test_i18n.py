@@ -10,14 +10,15 @@ from babel.messages.pofile import read_po
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
-METHOD_MAP = [("**/.venv/**", "ignore"), ("tests/**", "ignore"), ("**.py", "python"), ("templates/**.html", "jinja2")]
+METHOD_MAP = [("**/.venv/**", "ignore"), ("tests/**", "ignore"), ("**.py", "python"), ("templates/**.html", "jinja2"),
+              ("templates/**.txt", "jinja2")]
 
 
 def _source_messages() -> set[str]:
     found = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(
         str(ROOT), METHOD_MAP, keywords=KEYWORDS,
-        options_map={"templates/**.html": {}}, directory_filter=lambda d: not Path(d).name.startswith(".")):
+        options_map={"templates/**.html": {}, "templates/**.txt": {}}, directory_filter=lambda d: not Path(d).name.startswith(".")):
         found.add(message[0] if isinstance(message, tuple) else message)
     return found
 

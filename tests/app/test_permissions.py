@@ -16,6 +16,8 @@ PUBLIC = {
     "auth.set_language",     # the language switch works before signing in
     "api-docs.openapi_json", # the API's own description
     "incidents.dispute_portal",  # a supplier's private dispute link; the token is the key
+    "questionnaires.portal",       # a supplier's private questionnaire link; the token is the key
+    "questionnaires.portal_file",  # evidence behind the same link, looked up within its assignment
 }
 #: Routes for any signed-in user, whatever the role.
 SIGNED_IN = {"auth.logout", "auth.change_password"}

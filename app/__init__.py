@@ -60,6 +60,11 @@ def _register_blueprints(app: Flask) -> None:
     from incidents.views import bp as incidents_bp
     from app import outbox  # noqa: F401  (its table belongs to the schema)
     from questionnaires import models as questionnaire_models  # noqa: F401
+    from audits import models as audit_models  # noqa: F401
+    from audits.views import bp as audits_bp
+    from audits.plans_api import blp as audit_plans_api
+    from audits.audits_api import blp as audits_api
+    from audits.actions_api import blp as actions_api
     from incidents.api import blp as incidents_api
     from incidents.chargebacks_api import blp as chargebacks_api
     from suppliers.api import blp as suppliers_api
@@ -76,6 +81,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(suppliers_bp)
     app.register_blueprint(incidents_bp)
     app.register_blueprint(questionnaires_bp)
+    app.register_blueprint(audits_bp)
 
     api_core.init_app(app)
     api_core.register(suppliers_api)
@@ -85,3 +91,6 @@ def _register_blueprints(app: Flask) -> None:
     api_core.register(questionnaire_templates_api)
     api_core.register(questionnaire_import_api)
     api_core.register(assignments_api)
+    api_core.register(audit_plans_api)
+    api_core.register(audits_api)
+    api_core.register(actions_api)

@@ -7,6 +7,9 @@ from flask import Flask
 def register_commands(app: Flask) -> None:
     from app.auth.commands import tokens_cli, users_cli
     from app.demo import demo_cli
+    from app.scheduler import scheduler_cli
+    from audits.action_commands import actions_cli
+    from audits.commands import audits_cli
     from incidents.commands import import_cli
     from questionnaires.commands import questionnaires_cli
     from suppliers.commands import sla_cli
@@ -17,6 +20,9 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(import_cli)
     app.cli.add_command(sla_cli)
     app.cli.add_command(questionnaires_cli)
+    app.cli.add_command(audits_cli)
+    app.cli.add_command(actions_cli)
+    app.cli.add_command(scheduler_cli)
     app.cli.add_command(_outbox_commands())
 
 

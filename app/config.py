@@ -67,6 +67,20 @@ class Config:
         self.CERTIFICATE_MAX_BYTES = int(os.environ.get("CATENA_CERTIFICATE_MAX_BYTES", 10 * 1024 * 1024))
         #: Questionnaires: largest evidence file a supplier may upload (PDF, PNG or JPEG).
         self.QUESTIONNAIRE_FILE_MAX_BYTES = int(os.environ.get("CATENA_QUESTIONNAIRE_FILE_MAX_BYTES", 10 * 1024 * 1024))
+        #: Audits: largest evidence file an auditor attaches (PDF, PNG or JPEG).
+        self.AUDIT_EVIDENCE_MAX_BYTES = int(os.environ.get("CATENA_AUDIT_EVIDENCE_MAX_BYTES", 10 * 1024 * 1024))
+        #: Corrective actions: the supplier's answer is due this many days after the request
+        #: (the default offered), reminded this many days before, and the link stays open
+        #: this many days after the due date.
+        self.CORRECTIVE_ACTION_DEFAULT_DAYS = int(os.environ.get("CATENA_CORRECTIVE_ACTION_DAYS", 30))
+        self.CORRECTIVE_ACTION_REMIND_DAYS = int(os.environ.get("CATENA_CORRECTIVE_ACTION_REMIND_DAYS", 3))
+        self.CORRECTIVE_ACTION_LINK_GRACE_DAYS = int(os.environ.get("CATENA_CORRECTIVE_ACTION_LINK_GRACE_DAYS", 30))
+        #: A major nonconformity whose corrective action is still open this many days after its
+        #: due date moves the supplier to CORRECTIVE_ACTION_CONSEQUENCE (empty: no consequence).
+        self.CORRECTIVE_ACTION_GRACE_DAYS = int(os.environ.get("CATENA_CORRECTIVE_ACTION_GRACE_DAYS", 0))
+        self.CORRECTIVE_ACTION_CONSEQUENCE = os.environ.get("CATENA_CORRECTIVE_ACTION_CONSEQUENCE", "suspended")
+        self.CORRECTIVE_ACTION_FILE_MAX_BYTES = int(
+            os.environ.get("CATENA_CORRECTIVE_ACTION_FILE_MAX_BYTES", 10 * 1024 * 1024))
         #: Days a questionnaire link stays open after the due date.
         self.QUESTIONNAIRE_LINK_GRACE_DAYS = int(os.environ.get("CATENA_QUESTIONNAIRE_LINK_GRACE_DAYS", 30))
         #: Reminder this many days before the due date (and one when it has passed).

@@ -76,7 +76,8 @@ def deliver_committed() -> int:
     ids = db.session.info.pop(_SESSION_KEY, None)
     if not ids:
         return 0
-    return deliver(ids)
+    # All of them: the default limit would leave a large unit's later messages pending.
+    return deliver(ids, limit=len(ids))
 
 
 def deliver(ids: list[int] | None = None, limit: int = 100) -> int:

@@ -62,6 +62,16 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "questionnaires.review": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.AUDITOR}),
     #: Accept or reject a questionnaire: sets the supplier's qualification status.
     "questionnaires.decide": _QUALITY_OFFICE,
+    #: See the audit programme, audits, findings and corrective actions.
+    "audits.view": _EVERYONE,
+    #: Create and change audit plans (the programme); fire them by hand.
+    "audits.plan": _QUALITY_OFFICE,
+    #: Run an audit: snapshot, checklist, notes, evidence, participants, findings.
+    "audits.conduct": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.AUDITOR}),
+    #: Issue (sign) an audit report and close an audit.
+    "audits.issue": _QUALITY_OFFICE,
+    #: Request corrective actions from suppliers, review their answers, verify effectiveness.
+    "actions.manage": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.AUDITOR}),
     "users.manage": frozenset({Role.ADMIN}),
 }
 

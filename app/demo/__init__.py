@@ -21,6 +21,7 @@ from app import i18n
 from app.auth.models import User
 from app.auth.roles import Role
 from app.db import db, unit_of_work, utcnow
+from app.demo.audits import load_audits
 from app.demo.chain import load_chain
 from app.demo.questionnaires import load_questionnaires
 from app.demo.service import load_service
@@ -61,10 +62,12 @@ def load(if_empty: bool):
             # Incidents may not be reported in the future: the real clock, not noon of today.
             service = load_service(users[Role.OPERATOR], utcnow())
             questionnaires = load_questionnaires(users[Role.QUALITY_MANAGER], today)
+            audits = load_audits(users[Role.QUALITY_MANAGER], users[Role.AUDITOR], today)
             summary = _summary(today)
             summary.update(chain)
             summary.update(service)
             summary.update(questionnaires)
+            summary.update(audits)
     except ServiceError as exc:
         # The demo data broke a rule of the services: nothing was written.
         with force_locale("en"):
@@ -135,6 +138,10 @@ def _print_summary(summary: dict) -> None:
                "chargeback policies and last month's statements.")
     click.echo(f"{summary['questionnaire_templates']} questionnaire templates and {summary['assignments']} "
                "questionnaire assignments in every state (their e-mails are in instance/mail).")
+    click.echo(f"{summary['audit_plans']} audit plans fired over the past year: {summary['audits']} audits ("
+               + ", ".join(f"{status} {n}" for status, n in summary["audits_by_status"].items())
+               + f"), {summary['findings']} findings and {summary['corrective_actions']} corrective actions "
+               "in every state.")
     _print_logins()
 
 

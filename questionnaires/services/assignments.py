@@ -19,13 +19,9 @@ Every e-mail goes through the outbox, written in the same unit of work as the ch
 """
 from __future__ import annotations
 
-import base64
 import calendar
 import datetime as dt
-import hashlib
-import hmac
 import logging
-import secrets
 from typing import Any
 
 from flask import current_app, render_template
@@ -34,11 +30,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from app import outbox
+from app import links, outbox
 from app.changelog import attribute_changes
 from app.db import db, utcnow
 from app.errors import Conflict, ServiceError, ValidationFailed
-from app.i18n import company_zone
 from app.uploads import discard, discard_after_commit, remember_stored, store_upload
 from questionnaires.models import (
     DECISION_STATUS,
@@ -65,8 +60,6 @@ log = logging.getLogger(__name__)
 
 #: The portal's path; the view serves `/q/<secret>`.
 PORTAL_PATH = "/q/"
-#: Longest secret worth hashing; anything longer is not one of ours.
-MAX_SECRET_LENGTH = 100
 MAX_MESSAGE_LENGTH = 5000
 MAX_COMMENT_LENGTH = 5000
 #: Evidence files a supplier may upload (checked by content, not by name).
@@ -82,23 +75,19 @@ class LinkClosed(ServiceError):
 
 # The link ----------------------------------------------------------------------------------
 
+#: The HMAC purpose of questionnaire links (see app.links).
+LINK_PURPOSE = "questionnaire-link"
+
+
 def _secret_for(nonce: str) -> str:
-    key = current_app.config["SECRET_KEY"]
-    key = key.encode("utf-8") if isinstance(key, str) else key
-    digest = hmac.new(key, b"questionnaire-link:" + nonce.encode("ascii"), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def _hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+    return links.secret_for(nonce, LINK_PURPOSE)
 
 
 def _new_link(assignment: Assignment) -> None:
-    nonce = secrets.token_hex(32)
-    secret = _secret_for(nonce)
-    assignment.token_nonce = nonce
-    assignment.token_hash = _hash_secret(secret)
-    assignment.token_prefix = secret[:8]
+    link = links.new_link(LINK_PURPOSE)
+    assignment.token_nonce = link.nonce
+    assignment.token_hash = link.digest
+    assignment.token_prefix = link.prefix
 
 
 def portal_url(assignment: Assignment) -> str:
@@ -108,10 +97,11 @@ def portal_url(assignment: Assignment) -> str:
 
 def assignment_for_token(secret: str | None) -> Assignment | None:
     """The assignment whose link carries `secret`, whatever its state; None when unknown."""
-    if not secret or len(secret) > MAX_SECRET_LENGTH:
+    digest = links.digest_of(secret)
+    if digest is None:
         return None
     return db.session.scalar(
-        select(Assignment).where(Assignment.token_hash == _hash_secret(secret))
+        select(Assignment).where(Assignment.token_hash == digest)
         .options(selectinload(Assignment.template_version).selectinload(TemplateVersion.sections)
                  .selectinload(Section.questions),
                  selectinload(Assignment.answers).selectinload(Answer.files),
@@ -120,8 +110,7 @@ def assignment_for_token(secret: str | None) -> Assignment | None:
 
 def _link_expiry(due_date: dt.date) -> dt.datetime:
     """The end of the grace period after the due date, at midnight in the company's zone."""
-    last_day = due_date + dt.timedelta(days=current_app.config["QUESTIONNAIRE_LINK_GRACE_DAYS"] + 1)
-    return dt.datetime.combine(last_day, dt.time(0), tzinfo=company_zone()).astimezone(dt.timezone.utc)
+    return links.link_expiry(due_date, current_app.config["QUESTIONNAIRE_LINK_GRACE_DAYS"])
 
 
 def _event(assignment: Assignment, kind: str, actor=None, note: str | None = None) -> None:

@@ -11,7 +11,7 @@ assignment:
   reviewer's request; the other answers are shown read-only;
 - submitted or decided: the answers, read-only (a second submit lands here too, 409);
 - expired, revoked or cancelled: 410 naming whom to contact, and nothing of the questionnaire;
-- unknown secret: 404, logged, and counted against the client's address (see `_throttle`).
+- unknown secret: 404, logged, and counted against the client's address (see app.link_pages).
 
 The page opens in the assignment's language unless the visitor chose one with the language
 switch (session["locale"]). The secret is in the URL, so every portal response is sent with
@@ -20,20 +20,16 @@ switch (session["locale"]). The secret is in the URL, so every portal response i
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import force_locale
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.auth.models import LoginAttempt
+from app import link_pages
 from app.db import db, unit_of_work, utcnow
 from app.errors import ValidationFailed
 from app.uploads import send_stored
@@ -52,90 +48,12 @@ from questionnaires.views import bp
 log = logging.getLogger(__name__)
 
 PORTAL_ENDPOINTS = frozenset({"questionnaires.portal", "questionnaires.portal_file"})
-
-#: Unknown secrets one client address may try within the window before every portal request
-#: from it is answered 429 (config QUESTIONNAIRE_PORTAL_PROBE_LIMIT / _WINDOW_MINUTES override).
-PROBE_LIMIT = 30
-PROBE_WINDOW_MINUTES = 10
-#: The pseudo e-mail under which failed link lookups are kept in `login_attempts` (not an
-#: address, so it never names an account).
+#: The pseudo e-mail under which failed link lookups are counted (see app.link_pages).
 PROBE_MARKER = "questionnaire-link:"
 
-
-@bp.after_request
-def _portal_headers(response):
-    # The secret is in the URL: never pass it on as a referrer, never keep the page in a cache.
-    if request.endpoint in PORTAL_ENDPOINTS:
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Robots-Tag"] = "noindex, nofollow"
-    return response
-
-
-# Throttling unknown links -------------------------------------------------------------------
-# Counted in the database (the `login_attempts` table, as the log-in does), so the budget holds
-# across workers. Side effect, on purpose: these rows are failures from the client's address,
-# so an address guessing links also meets the log-in's per-address throttle.
-
-def _client_address() -> str:
-    return (request.remote_addr or "unknown")[:64]
-
-
-def _probe_budget() -> tuple[int, dt.timedelta]:
-    config = current_app.config
-    return (int(config.get("QUESTIONNAIRE_PORTAL_PROBE_LIMIT", PROBE_LIMIT)),
-            dt.timedelta(minutes=int(config.get("QUESTIONNAIRE_PORTAL_PROBE_WINDOW_MINUTES", PROBE_WINDOW_MINUTES))))
-
-
-def _throttle() -> None:
-    """429 when this address tried too many unknown links lately, whatever the link now asked:
-    a throttled client learns nothing about which secrets exist."""
-    limit, window = _probe_budget()
-    failures = db.session.scalar(
-        select(func.count()).select_from(LoginAttempt).where(
-            LoginAttempt.email == PROBE_MARKER, LoginAttempt.remote_addr == _client_address(),
-            LoginAttempt.attempted_at >= utcnow() - window, LoginAttempt.succeeded.is_(False))) or 0
-    if failures >= limit:
-        abort(429)
-
-
-def _record_unknown_link(token: str) -> None:
-    log.warning("questionnaire link: unknown secret %s… from %s", (token or "")[:4], _client_address())
-    # End the read transaction first: on SQLite a write must start as a write transaction.
-    db.session.rollback()
-    with unit_of_work():
-        db.session.add(LoginAttempt(email=PROBE_MARKER, remote_addr=_client_address(), succeeded=False))
-
-
-# Loading ------------------------------------------------------------------------------------
-
-def _locale_for(assignment: Assignment) -> str:
-    """The visitor's chosen language, else the assignment's."""
-    languages = current_app.config["LANGUAGES"]
-    chosen = session.get("locale")
-    if chosen in languages:
-        return chosen
-    if current_user.is_authenticated and getattr(current_user, "locale", None) in languages:
-        return current_user.locale
-    if assignment.language in languages:
-        return assignment.language
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
-
-
-def with_assignment(view):
-    """Turn `<token>` into its assignment (404 and counted when unknown), in its language."""
-
-    @functools.wraps(view)
-    def wrapper(token: str, **kwargs):
-        _throttle()
-        assignment = service.assignment_for_token(token)
-        if assignment is None:
-            _record_unknown_link(token)
-            abort(404)
-        with force_locale(_locale_for(assignment)):
-            return view(assignment, token, **kwargs)
-
-    return wrapper
+link_pages.protect(bp, PORTAL_ENDPOINTS)
+#: `<token>` → its assignment (404, logged and counted when unknown), in its language.
+with_assignment = link_pages.link_view(service.assignment_for_token, marker=PROBE_MARKER, what="questionnaire link")
 
 
 def _is_closed(assignment: Assignment, now: dt.datetime) -> bool:
@@ -327,6 +245,6 @@ def portal_file(assignment: Assignment, token: str, file_id: int):
     stored = service.file_of(assignment, file_id)
     if stored is None:
         log.warning("questionnaire link: file %s is not part of assignment %s (from %s)", file_id, assignment.id,
-                    _client_address())
+                    link_pages.client_address())
         abort(404)
     return send_stored(stored.stored_name, stored.content_type, stored.original_name)

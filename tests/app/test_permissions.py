@@ -18,6 +18,8 @@ PUBLIC = {
     "incidents.dispute_portal",  # a supplier's private dispute link; the token is the key
     "questionnaires.portal",       # a supplier's private questionnaire link; the token is the key
     "questionnaires.portal_file",  # evidence behind the same link, looked up within its assignment
+    "audits.action_portal",        # a supplier's private corrective-action link; the token is the key
+    "audits.action_portal_file",   # evidence behind the same link, looked up within its action
 }
 #: Routes for any signed-in user, whatever the role.
 SIGNED_IN = {"auth.logout", "auth.change_password"}

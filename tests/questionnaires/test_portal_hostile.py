@@ -192,7 +192,7 @@ def test_a_request_over_the_size_limit_is_413(client, carrier_questionnaire, sen
 
 def test_guessing_links_is_throttled_per_address(client, carrier_questionnaire, send_questionnaire, app):
     _, secret = send_questionnaire(carrier_questionnaire)
-    app.config["QUESTIONNAIRE_PORTAL_PROBE_LIMIT"] = 5
+    app.config["PRIVATE_LINK_PROBE_LIMIT"] = 5
     try:
         for n in range(5):
             assert client.get(url(f"guess{n}")).status_code == 404
@@ -202,7 +202,7 @@ def test_guessing_links_is_throttled_per_address(client, carrier_questionnaire, 
         other = app.test_client()
         assert other.get(url(secret), environ_base={"REMOTE_ADDR": "192.0.2.7"}).status_code == 200
     finally:
-        del app.config["QUESTIONNAIRE_PORTAL_PROBE_LIMIT"]
+        del app.config["PRIVATE_LINK_PROBE_LIMIT"]
 
 
 def test_a_submit_racing_another_is_not_an_error(client, carrier_questionnaire, send_questionnaire, monkeypatch):

@@ -8,7 +8,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run olist test translations compile-translations clean
+.PHONY: run olist test translations compile-translations report-images clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,20 @@ test: $(VENV)/.requirements-test compile-translations
 translations: $(VENV)/.requirements
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o translations/messages.pot --sort-by-file --no-wrap --omit-header .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-wrap --ignore-obsolete --no-fuzzy-matching
+
+# The README's pictures of the reports: a fresh demo database, one of each PDF, page 1 as PNG
+# (needs poppler-utils for pdftoppm).
+REPORTS_TMP := $(CURDIR)/.report-images
+report-images: $(VENV)/.requirements compile-translations
+	rm -rf $(REPORTS_TMP) && mkdir -p $(REPORTS_TMP) docs/reports
+	CATENA_INSTANCE_DIR=$(REPORTS_TMP) $(FLASK) db upgrade
+	CATENA_INSTANCE_DIR=$(REPORTS_TMP) $(FLASK) demo load
+	CATENA_INSTANCE_DIR=$(REPORTS_TMP) $(FLASK) reports samples $(REPORTS_TMP)/pdf
+	for pdf in $(REPORTS_TMP)/pdf/*.pdf; do \
+		pdftoppm -r 60 -png -f 1 -l 1 -singlefile "$$pdf" docs/reports/$$(basename "$$pdf" .pdf); \
+	done
+	rm -rf $(REPORTS_TMP)
+	@ls docs/reports
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -61,6 +61,9 @@ def _register_blueprints(app: Flask) -> None:
     from app import outbox  # noqa: F401  (its table belongs to the schema)
     from questionnaires import models as questionnaire_models  # noqa: F401
     from audits import models as audit_models  # noqa: F401
+    from reports import models as report_models  # noqa: F401
+    from reports.views import bp as reports_bp
+    from reports.api import blp as exports_api
     from audits.views import bp as audits_bp
     from audits.plans_api import blp as audit_plans_api
     from audits.audits_api import blp as audits_api
@@ -82,6 +85,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(incidents_bp)
     app.register_blueprint(questionnaires_bp)
     app.register_blueprint(audits_bp)
+    app.register_blueprint(reports_bp)
 
     api_core.init_app(app)
     api_core.register(suppliers_api)
@@ -94,3 +98,4 @@ def _register_blueprints(app: Flask) -> None:
     api_core.register(audit_plans_api)
     api_core.register(audits_api)
     api_core.register(actions_api)
+    api_core.register(exports_api)

@@ -12,6 +12,7 @@ def register_commands(app: Flask) -> None:
     from audits.commands import audits_cli
     from incidents.commands import import_cli
     from questionnaires.commands import questionnaires_cli
+    from reports.commands import exports_cli, reports_cli
     from suppliers.commands import sla_cli
 
     app.cli.add_command(users_cli)
@@ -23,6 +24,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(audits_cli)
     app.cli.add_command(actions_cli)
     app.cli.add_command(scheduler_cli)
+    app.cli.add_command(exports_cli)
+    app.cli.add_command(reports_cli)
     app.cli.add_command(_outbox_commands())
 
 

@@ -37,12 +37,15 @@ MISFIRE_GRACE_SECONDS = 12 * 3600
 
 @dataclass(frozen=True)
 class ScheduledJob:
-    """A daily job: `target` is "module:function", called with no arguments."""
+    """A daily job (at hour:minute), or one every `every_minutes`: `target` is "module:function",
+    called with no arguments."""
 
     id: str
     target: str
-    hour: int
+    hour: int = 0
     minute: int = 0
+    #: Run every this many minutes instead of daily (hour and minute are then ignored).
+    every_minutes: int | None = None
     #: Skip it (with a log line) when the function does not exist (yet) rather than fail.
     optional: bool = False
 
@@ -52,6 +55,8 @@ JOBS: list[ScheduledJob] = [
     ScheduledJob("audits.run_due", "audits.jobs:run_due_job", hour=2),
     ScheduledJob("questionnaires.daily", "questionnaires.jobs:daily", hour=6),
     ScheduledJob("audits.actions_daily", "audits.jobs:actions_daily", hour=6, minute=30),
+    # The safety net of background exports: jobs no spawned worker took (reports.commands).
+    ScheduledJob("reports.exports", "reports.commands:run_once_job", every_minutes=1),
 ]
 
 #: The application the jobs of this process run in (set by `build_scheduler`).
@@ -93,6 +98,7 @@ def run_job(target: str) -> bool:
 def configure_jobs(scheduler, app: Flask) -> list[str]:
     """Add the daily jobs to `scheduler` (replacing the stored ones); the ids added."""
     from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
 
     zone = ZoneInfo(app.config["CATENA_TIMEZONE"])
     added = []
@@ -102,10 +108,15 @@ def configure_jobs(scheduler, app: Flask) -> list[str]:
                 log.info("job %s skipped: %s does not exist", job.id, job.target)
                 continue
             raise RuntimeError(f"scheduled job {job.id}: {job.target} does not exist")
+        if job.every_minutes:
+            # Frequent jobs: a missed run is simply the next one (no catching up).
+            trigger, grace = IntervalTrigger(minutes=job.every_minutes, timezone=zone), 60 * job.every_minutes
+        else:
+            trigger, grace = CronTrigger(hour=job.hour, minute=job.minute, timezone=zone), MISFIRE_GRACE_SECONDS
         scheduler.add_job(
-            "app.scheduler:run_job", CronTrigger(hour=job.hour, minute=job.minute, timezone=zone),
+            "app.scheduler:run_job", trigger,
             args=[job.target], id=job.id, name=job.target, replace_existing=True,
-            coalesce=True, max_instances=1, misfire_grace_time=MISFIRE_GRACE_SECONDS)
+            coalesce=True, max_instances=1, misfire_grace_time=grace)
         added.append(job.id)
     return added
 

@@ -53,6 +53,19 @@ class ActionFilterForm(FlaskForm):
     overdue = BooleanField(_l("Overdue only"))
 
 
+
+def action_filters_from_args(args):
+    """The corrective-action list's filter form bound to `args` and the `ActionFilters` it
+    means; shared by the list page and its export."""
+    from audits.services.actions import ActionFilters
+
+    form = ActionFilterForm(args)
+    form.validate()
+    filters = ActionFilters(
+        statuses=[s for s in form.status.data or [] if s in ACTION_STATUS_LABELS],
+        supplier=(form.supplier.data or "").strip()[:40] or None, overdue_only=bool(form.overdue.data))
+    return form, filters
+
 class RequestActionForm(FlaskForm):
     finding_id = HiddenField(validators=[DataRequired()])
     due_date = DateField(_l("Answer due by"), validators=[InputRequired()],

@@ -46,6 +46,33 @@ class AuditFilterForm(FlaskForm):
                          description=_l("The month in which the audited period starts, as YYYY-MM."))
 
 
+
+def audit_filters_from_args(args):
+    """The audit list's filter form bound to `args` (a query string's MultiDict) and the
+    `AuditFilters` it means; shared by the list page and its exports (audits, findings)."""
+    from flask_babel import gettext as _
+
+    from audits.models import AuditStatus
+    from audits.services.conduct import AuditFilters, plans_for_filter
+    from suppliers.services.measurement import parse_month
+
+    form = AuditFilterForm(args)
+    form.plan.choices = choices([("", _("Any")), *((str(i), name) for i, name in plans_for_filter())])
+    form.validate()
+    plan = form.plan.data
+    month = None
+    if form.period.data and not form.period.errors:
+        try:
+            month = parse_month(form.period.data)
+        except ValueError:
+            form.period.errors = list(form.period.errors) + [_("Use YYYY-MM.")]
+    filters = AuditFilters(
+        plan_id=int(plan) if plan and str(plan).isdigit() else None,
+        supplier_code=(form.supplier.data or "").strip()[:40] or None,
+        statuses=tuple(s for s in form.status.data or () if s in {x.value for x in AuditStatus}),
+        period_month=month)
+    return form, filters
+
 class VersionForm(FlaskForm):
     """A button that changes the audit: start, snapshot, propose, issue, close."""
 

@@ -1,6 +1,6 @@
 """JSON API of audits, over the same services as the pages: the list (filters plan, supplier,
-period, status), one audit with its current SLA snapshot, and its findings. The report PDF
-(`/audits/{id}/report.pdf`) belongs to the reports domain."""
+period, status), one audit with its current SLA snapshot, its findings, and its report as a
+PDF (`/audits/{id}/report.pdf`, rendered by audits.services.report)."""
 from __future__ import annotations
 
 import marshmallow as ma
@@ -11,6 +11,8 @@ from app.api import ListArgsSchema, api_permission, invalid_cursor, list_respons
 from app.pagination import BadCursor
 from audits.models import AuditStatus, FindingGrade
 from audits.services import conduct as service
+from audits.services import report as report_service
+from reports.pdf import attachment
 from suppliers.services.measurement import parse_month
 
 blp = Blueprint("audits_api", __name__, url_prefix="/audits", description="Audits, their SLA snapshot and findings.")
@@ -139,3 +141,23 @@ def list_findings(audit_id):
     if audit is None:
         abort(404)
     return {"items": list(audit.findings), "next": None}
+
+
+
+class ReportArgs(ma.Schema):
+    pdfa = ma.fields.Boolean(load_default=False,
+                             metadata={"description": "true (or 1): an archivable PDF/A-3b instead of a plain PDF"})
+
+
+@blp.route("/<int:audit_id>/report.pdf")
+@api_permission("audits.view")
+@blp.arguments(ReportArgs, location="query")
+@blp.response(200, content_type="application/pdf",
+              description="The audit report (ISO 19011 §6.5.1) as a PDF document, in the language of the token's user")
+def get_audit_report(args, audit_id):
+    """The audit report as a PDF attachment (document AR-<id>, revision = the SLA snapshot revision)."""
+    audit = service.get_audit(audit_id)
+    if audit is None:
+        abort(404)
+    body = report_service.audit_report_pdf(audit, pdf_variant="pdf/a-3b" if args["pdfa"] else None)
+    return attachment(body, f"audit-report-{audit.id}-{audit.supplier.code}.pdf", "application/pdf")

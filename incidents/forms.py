@@ -166,3 +166,61 @@ class AssignForm(FlaskForm):
     incident_ids = SelectMultipleField(_l("Incidents"), coerce=int, validate_choice=False,
                                        validators=[DataRequired(_l("Tick at least one incident."))])
     assignee = SelectField(_l("Assign to"), choices=[], validate_choice=True)
+
+
+def backlog_filters_from_args(args) -> tuple:
+    """The backlog's filters from a query string (`args`: a MultiDict), as the backlog page and
+    its export read them, and what the page shows of them (`assignee`, `traceable`).
+
+    Category, supplier (in the order's chain), assignee (a user id or "none"), and the filters
+    the service dashboard links with, so each of its numbers opens exactly the incidents behind
+    it: reported from/to (YYYY-MM-DD), channel, attributed supplier, and status=all (every
+    status, not only the open ones) or one status."""
+    import datetime as dt
+
+    from incidents.models import IncidentChannel, IncidentStatus
+    from incidents.services.incidents import BacklogFilters
+
+    def day(name):
+        try:
+            return dt.date.fromisoformat(args.get(name, ""))
+        except ValueError:
+            return None
+
+    status = args.get("status") or ""
+    channel = args.get("channel") or ""
+    traceable = {
+        "reported_from": day("from"), "reported_to": day("to"),
+        "channel": channel if channel in {c.value for c in IncidentChannel} else None,
+        "attributed_to": (args.get("attributed") or "").strip()[:32] or None,
+        "include_closed": status == "all",
+        "status": status if status in {s.value for s in IncidentStatus} else None,
+    }
+    assignee = (args.get("assignee") or "").strip()
+    filters = BacklogFilters(category=(args.get("category") or "").strip()[:40] or None,
+                             supplier=(args.get("supplier") or "").strip()[:32] or None,
+                             assignee_id=int(assignee) if assignee.isdigit() else None,
+                             unassigned=assignee == "none", **traceable)
+    return filters, {"assignee": assignee, "traceable": {k: v for k, v in traceable.items() if v}}
+
+
+def leg_filters_from_args(args) -> object:
+    """The orders page's filters from a query string: `q` (order or customer reference prefix)
+    and `supplier` (a code in the chain), as the page reads them; for the legs export also
+    `stage` and `from`/`to` (YYYY-MM-DD, the days legs were promised for)."""
+    import datetime as dt
+
+    from incidents.models import LegStage
+    from incidents.services.orders import LegFilters
+
+    def day(name):
+        try:
+            return dt.date.fromisoformat(args.get(name, ""))
+        except ValueError:
+            return None
+
+    stage = args.get("stage") or ""
+    return LegFilters(text=(args.get("q") or "").strip()[:64] or None,
+                      supplier=(args.get("supplier") or "").strip()[:32] or None,
+                      stage=stage if stage in {s.value for s in LegStage} else None,
+                      promised_from=day("from"), promised_to=day("to"))

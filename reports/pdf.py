@@ -164,3 +164,30 @@ def render_pdf(template_name: str, document: ReportDocument, *, pdf_variant: str
                        max_html_bytes=int(config.get("CATENA_PDF_MAX_HTML_BYTES", DEFAULT_MAX_HTML_BYTES)),
                        max_pages=int(config.get("CATENA_PDF_MAX_PAGES", DEFAULT_MAX_PAGES)),
                        uncompressed=uncompressed)
+
+
+# Downloads -----------------------------------------------------------------------------------
+
+#: The query parameter value (`?pdfa=1`) that asks a PDF route for PDF/A-3b.
+PDFA_VARIANT = "pdf/a-3b"
+
+
+def variant_from(args) -> str | None:
+    """The PDF variant a download route's query string asks for: `?pdfa=1` → PDF/A-3b."""
+    return PDFA_VARIANT if args.get("pdfa") == "1" else None
+
+
+def attachment(body: bytes, filename: str, mimetype: str):
+    """`body` as a download named `filename`, reduced to letters, digits, dot, dash and
+    underscore (codes and references are user text: no quotes, slashes or control characters
+    reach the header). Never shown inline, never cached by shared caches."""
+    import re
+
+    from flask import Response
+
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("._") or "download"
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="{safe[:120]}"'
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -119,6 +119,28 @@ class SupplierFilterForm(FlaskForm):
                                                             ("only", _l("Archived only"))]))
 
 
+
+def supplier_filters_from_args(args) -> tuple:
+    """The supplier list's filter form bound to `args` (a query string's MultiDict) and the
+    filters it means; shared by the list page and its export, so both select the same rows."""
+    from suppliers import services
+
+    form = SupplierFilterForm(args)
+    names = country_names()
+    form.country.choices = choices(sorted(((code, names.get(code, code)) for code in services.countries_in_use()),
+                                          key=lambda pair: pair[1]))
+    form.validate()
+    filters = services.SupplierFilters(
+        text=(form.q.data or "").strip()[:100] or None,
+        roles=[r for r in form.role.data or [] if r in CHAIN_ROLE_LABELS],
+        statuses=[s for s in form.status.data or [] if s in STATUS_LABELS],
+        risk_classes=[r for r in form.risk.data or [] if r in RISK_CLASS_LABELS],
+        countries=[c for c in form.country.data or [] if len(c) == 2],
+        include_archived=form.archived.data == "include",
+        archived_only=form.archived.data == "only",
+    )
+    return form, filters
+
 # Service standards (SLAs) -----------------------------------------------------------------
 
 def _metric_choices():

@@ -72,6 +72,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "audits.issue": _QUALITY_OFFICE,
     #: Request corrective actions from suppliers, review their answers, verify effectiveness.
     "actions.manage": frozenset({Role.ADMIN, Role.QUALITY_MANAGER, Role.AUDITOR}),
+    #: Download exports and reports of what one may see (each export also checks the list's
+    #: own permission).
+    "reports.export": _EVERYONE,
     "users.manage": frozenset({Role.ADMIN}),
 }
 

@@ -102,11 +102,11 @@ class AuditFilters:
     period_month: dt.date | None = None
 
 
-def list_audits(filters: AuditFilters, *, cursor: str | None, limit: int) -> Page:
-    """Audits, latest period first, one keyset page at a time."""
+def audit_query(filters: AuditFilters):
+    """The audits `filters` select, unordered (the list page and its exports share it)."""
     from suppliers.models import Supplier
 
-    stmt = select(Audit).options(joinedload(Audit.supplier), joinedload(Audit.plan))
+    stmt = select(Audit)
     if filters.plan_id is not None:
         stmt = stmt.where(Audit.plan_id == filters.plan_id)
     if filters.supplier_code:
@@ -118,7 +118,21 @@ def list_audits(filters: AuditFilters, *, cursor: str | None, limit: int) -> Pag
         first = filters.period_month.replace(day=1)
         following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
         stmt = stmt.where(Audit.period_start >= first, Audit.period_start < following)
+    return stmt
+
+
+def list_audits(filters: AuditFilters, *, cursor: str | None, limit: int) -> Page:
+    """Audits, latest period first, one keyset page at a time."""
+    stmt = audit_query(filters).options(joinedload(Audit.supplier), joinedload(Audit.plan))
     return keyset_page(stmt, Audit.period_start, Audit.id, descending=True, cursor=cursor, limit=limit)
+
+
+def finding_query(filters: AuditFilters, grades: tuple[str, ...] = ()):
+    """The findings of the audits `filters` select, of the given grades (all when empty)."""
+    stmt = select(Finding).where(Finding.audit_id.in_(audit_query(filters).with_only_columns(Audit.id)))
+    if grades:
+        stmt = stmt.where(Finding.grade.in_(list(grades)))
+    return stmt
 
 
 def history_of(audit: Audit) -> list[AuditEvent]:

@@ -9,3 +9,4 @@ from audits.views import plans  # noqa: E402,F401  (routes register on import)
 from audits.views import audits  # noqa: E402,F401
 from audits.views import actions  # noqa: E402,F401
 from audits.views import portal  # noqa: E402,F401
+from audits.views import reports  # noqa: E402,F401

@@ -25,9 +25,9 @@ from app.i18n import today
 from app.pagination import BadCursor
 from app.uploads import send_stored
 from audits.action_forms import (
+    action_filters_from_args,
     METHOD_LABELS,
     AcceptForm,
-    ActionFilterForm,
     ManualVerifyForm,
     RenewForm,
     RequestActionForm,
@@ -40,7 +40,6 @@ from audits.models import (
     ACTION_FINAL,
     ACTION_STATUS_LABELS,
     FINDING_GRADE_LABELS,
-    ActionStatus,
     CorrectiveAction,
     EffectivenessMethod,
 )
@@ -123,11 +122,7 @@ def _action_url(action: CorrectiveAction, anchor: str | None = None) -> str:
 @bp.route("/audits/actions")
 @permission_required("audits.view")
 def actions():
-    form = ActionFilterForm(request.args)
-    form.validate()
-    filters = service.ActionFilters(
-        statuses=[s for s in form.status.data or [] if s in ActionStatus._value2member_map_],
-        supplier=(form.supplier.data or "").strip()[:40] or None, overdue_only=bool(form.overdue.data))
+    form, filters = action_filters_from_args(request.args)
     day = today()
     try:
         page = service.list_actions(filters, today=day, cursor=request.args.get("cursor"),

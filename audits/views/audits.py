@@ -22,12 +22,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.auth.access import permission_required
 from app.db import unit_of_work
 from app.errors import Conflict, ServiceError
-from app.forms import choices, show_service_errors
+from app.forms import show_service_errors
 from app.pagination import BadCursor
 from app.uploads import send_stored
 from audits.audit_forms import (
+    audit_filters_from_args,
     PARTICIPANT_ROLE_LABELS,
-    AuditFilterForm,
     ChecklistForm,
     DeleteForm,
     DetailsForm,
@@ -53,7 +53,6 @@ from questionnaires.models import QuestionType
 from questionnaires.services.question_types import LONG_TEXT_MAX, SHORT_TEXT_MAX, kind_of
 from questionnaires.views.portal import PortalQuestion, option_label
 from suppliers.metrics import METRICS
-from suppliers.services.measurement import parse_month
 
 #: Badge colours, the same everywhere; each badge also carries its word.
 AUDIT_STATUS_COLOURS = {"planned": "secondary", "in_progress": "info", "report_issued": "primary",
@@ -116,29 +115,12 @@ def _audit_url(audit_id: int, anchor: str | None = None) -> str:
 
 # The list --------------------------------------------------------------------------------
 
-def _filters(form: AuditFilterForm) -> service.AuditFilters:
-    plan = form.plan.data
-    month = None
-    if form.period.data and not form.period.errors:
-        try:
-            month = parse_month(form.period.data)
-        except ValueError:
-            form.period.errors = list(form.period.errors) + [_("Use YYYY-MM.")]
-    return service.AuditFilters(
-        plan_id=int(plan) if plan and str(plan).isdigit() else None,
-        supplier_code=(form.supplier.data or "").strip()[:40] or None,
-        statuses=tuple(s for s in form.status.data or () if s in {x.value for x in AuditStatus}),
-        period_month=month)
-
-
 @bp.route("/audits")
 @permission_required("audits.view")
 def audits():
-    form = AuditFilterForm(request.args)
-    form.plan.choices = choices([("", _("Any")), *((str(i), name) for i, name in service.plans_for_filter())])
-    form.validate()
+    form, filters = audit_filters_from_args(request.args)
     try:
-        page = service.list_audits(_filters(form), cursor=request.args.get("cursor"),
+        page = service.list_audits(filters, cursor=request.args.get("cursor"),
                                    limit=current_app.config["PAGE_SIZE"])
     except BadCursor:
         abort(400)

@@ -388,6 +388,24 @@ def statements_page(supplier: Supplier | None, cursor: str | None, limit: int) -
                        cursor=cursor, limit=limit)
 
 
+@dataclass(frozen=True)
+class StatementFilters:
+    #: A supplier's code; None: every supplier's statements.
+    supplier: str | None = None
+    statuses: tuple[str, ...] = ()
+
+
+def statement_query(filters: StatementFilters):
+    """The chargeback statements `filters` select, unordered (for the export)."""
+    stmt = select(ChargebackStatement)
+    if filters.supplier:
+        stmt = stmt.where(ChargebackStatement.supplier_id.in_(
+            select(Supplier.id).where(Supplier.code == filters.supplier.strip().upper())))
+    if filters.statuses:
+        stmt = stmt.where(ChargebackStatement.status.in_(list(filters.statuses)))
+    return stmt
+
+
 def statement_lines_with_orders(statement: ChargebackStatement) -> list[ChargebackLine]:
     """The statement's lines with their incidents, orders and categories loaded (three queries)."""
     return list(db.session.scalars(

@@ -129,9 +129,8 @@ class BacklogFilters:
     attributed_to: str | None = None
 
 
-def backlog(filters: BacklogFilters, cursor: str | None = None, limit: int = 50) -> Page[Incident]:
-    """Incidents by time left before their first-response breach: respond_by ascending, then id,
-    so overdue ones come first. Keyset-paged; raises app.pagination.BadCursor."""
+def backlog_query(filters: BacklogFilters):
+    """The incidents `filters` select, unordered (the backlog page and its export share it)."""
     stmt = select(Incident)
     if filters.status:
         stmt = stmt.where(Incident.status == filters.status)
@@ -164,6 +163,13 @@ def backlog(filters: BacklogFilters, cursor: str | None = None, limit: int = 50)
             .join(AttributionShare, AttributionShare.decision_id == AttributionDecision.id)
             .join(Supplier, Supplier.id == AttributionShare.supplier_id)
             .where(Supplier.code == filters.attributed_to.strip().upper())))
+    return stmt
+
+
+def backlog(filters: BacklogFilters, cursor: str | None = None, limit: int = 50) -> Page[Incident]:
+    """Incidents by time left before their first-response breach: respond_by ascending, then id,
+    so overdue ones come first. Keyset-paged; raises app.pagination.BadCursor."""
+    stmt = backlog_query(filters)
     stmt = stmt.options(selectinload(Incident.category), selectinload(Incident.assignee),
                         selectinload(Incident.order), selectinload(Incident.cost_lines))
     return keyset_page(stmt, Incident.respond_by, Incident.id, descending=False,

@@ -37,9 +37,8 @@ def leg_state(leg: Leg, now: dt.datetime) -> str:
     return "late" if leg.actual_at > leg.promised_at else "on_time"
 
 
-def find_orders(text: str | None = None, supplier_code: str | None = None, *, cursor: str | None = None,
-                limit: int = 50) -> Page[Order]:
-    """Orders newest first, by reference or customer reference prefix, or handled by a supplier."""
+def order_query(text: str | None = None, supplier_code: str | None = None):
+    """Orders by reference or customer reference prefix, or handled by a supplier; unordered."""
     stmt = select(Order)
     if text:
         prefix = escape_like(text.strip()) + "%"
@@ -47,8 +46,39 @@ def find_orders(text: str | None = None, supplier_code: str | None = None, *, cu
     if supplier_code:
         supplier_id = db.session.scalar(select(Supplier.id).where(Supplier.code == supplier_code.strip().upper()))
         stmt = stmt.where(Order.id.in_(select(Leg.order_id).where(Leg.supplier_id == (supplier_id or -1))))
-    stmt = stmt.options(selectinload(Order.legs).selectinload(Leg.supplier))
+    return stmt
+
+
+def find_orders(text: str | None = None, supplier_code: str | None = None, *, cursor: str | None = None,
+                limit: int = 50) -> Page[Order]:
+    """Orders newest first, by reference or customer reference prefix, or handled by a supplier."""
+    stmt = order_query(text, supplier_code).options(selectinload(Order.legs).selectinload(Leg.supplier))
     return keyset_page(stmt, Order.id, Order.id, descending=True, cursor=cursor, limit=limit)
+
+
+@dataclass(frozen=True)
+class LegFilters:
+    """The orders page's filters (order reference prefix, a supplier in the chain), narrowed
+    for the legs export by stage and by the company-zone days the legs were promised for."""
+
+    text: str | None = None
+    supplier: str | None = None
+    stage: str | None = None
+    promised_from: dt.date | None = None
+    promised_to: dt.date | None = None
+
+
+def leg_query(filters: LegFilters):
+    """The legs of the orders the orders page lists for the same text and supplier, of the
+    given stage and promised in the given span; unordered."""
+    stmt = select(Leg).where(Leg.order_id.in_(order_query(filters.text, filters.supplier).with_only_columns(Order.id)))
+    if filters.stage:
+        stmt = stmt.where(Leg.stage == filters.stage)
+    if filters.promised_from:
+        stmt = stmt.where(Leg.promised_day >= filters.promised_from)
+    if filters.promised_to:
+        stmt = stmt.where(Leg.promised_day <= filters.promised_to)
+    return stmt
 
 
 def get_order(ref: str) -> Order | None:

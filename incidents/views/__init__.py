@@ -10,3 +10,4 @@ from incidents.views import imports  # noqa: E402,F401
 from incidents.views import incidents  # noqa: E402,F401
 from incidents.views import orders  # noqa: E402,F401
 from incidents.views import dashboard  # noqa: E402,F401
+from incidents.views import documents  # noqa: E402,F401

@@ -2,8 +2,6 @@
 life (interactions, costs, status) with its order's chain."""
 from __future__ import annotations
 
-import datetime as dt
-
 import functools
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
@@ -18,6 +16,7 @@ from app.forms import choices, show_service_errors
 from app.i18n import company_zone
 from app.pagination import BadCursor
 from incidents.forms import (
+    backlog_filters_from_args,
     COST_KIND_LABELS,
     DIRECTION_LABELS,
     AssignForm,
@@ -32,7 +31,6 @@ from incidents.models import (
     INCIDENT_STATUS_LABELS,
     INCIDENT_TRANSITIONS,
     PRIORITY_LABELS,
-    IncidentChannel,
     IncidentStatus,
 )
 from incidents.services import incidents as services
@@ -81,13 +79,7 @@ def _assignee_choices():
 @bp.route("/incidents/")
 @permission_required("incidents.view")
 def backlog():
-    category = (request.args.get("category") or "").strip()[:40] or None
-    supplier = (request.args.get("supplier") or "").strip()[:32] or None
-    assignee = (request.args.get("assignee") or "").strip()
-    traceable = _traceable_filters()
-    filters = services.BacklogFilters(category=category, supplier=supplier,
-                                      assignee_id=int(assignee) if assignee.isdigit() else None,
-                                      unassigned=assignee == "none", **traceable)
+    filters, shown = backlog_filters_from_args(request.args)
     try:
         page = services.backlog(filters, cursor=request.args.get("cursor"), limit=current_app.config["PAGE_SIZE"])
     except BadCursor:
@@ -97,29 +89,8 @@ def backlog():
     args = {k: v for k, v in request.args.items() if k != "cursor"}
     return render_template("incidents/incidents/backlog.html", page=page, form=form, args=args, now=utcnow(),
                            categories=services.all_categories(), users=services.assignable_users(),
-                           category=category or "", supplier=supplier or "", assignee=assignee,
-                           traceable={k: v for k, v in traceable.items() if v})
-
-
-def _traceable_filters() -> dict:
-    """The filters the service dashboard links with, so each of its numbers opens exactly the
-    incidents behind it: reported from/to (YYYY-MM-DD), channel, attributed supplier, and
-    status=all (every status, not only the open ones) or one status."""
-    def day(name):
-        try:
-            return dt.date.fromisoformat(request.args.get(name, ""))
-        except ValueError:
-            return None
-
-    status = request.args.get("status") or ""
-    channel = request.args.get("channel") or ""
-    return {
-        "reported_from": day("from"), "reported_to": day("to"),
-        "channel": channel if channel in {c.value for c in IncidentChannel} else None,
-        "attributed_to": (request.args.get("attributed") or "").strip()[:32] or None,
-        "include_closed": status == "all",
-        "status": status if status in {s.value for s in IncidentStatus} else None,
-    }
+                           category=filters.category or "", supplier=filters.supplier or "",
+                           assignee=shown["assignee"], traceable=shown["traceable"])
 
 
 @bp.route("/incidents/assign", methods=["POST"])

@@ -6,6 +6,7 @@ from flask import abort, current_app, render_template, request
 from app.auth.access import permission_required
 from app.db import utcnow
 from app.pagination import BadCursor
+from incidents.forms import leg_filters_from_args
 from incidents.models import OUTCOME_LABELS, STAGE_LABELS
 from incidents.services import orders as order_services
 from incidents.views import bp
@@ -30,8 +31,8 @@ def _share_labels(state):
 @bp.route("/orders/")
 @permission_required("orders.view")
 def orders():
-    text = (request.args.get("q") or "").strip()[:64] or None
-    supplier = (request.args.get("supplier") or "").strip()[:32] or None
+    filters = leg_filters_from_args(request.args)
+    text, supplier = filters.text, filters.supplier
     try:
         page = order_services.find_orders(text, supplier, cursor=request.args.get("cursor"),
                                           limit=current_app.config["PAGE_SIZE"])

@@ -2,9 +2,8 @@
 assignments as .xlsx with the list page's filters. Always attachments, never shown inline."""
 from __future__ import annotations
 
-import re
 
-from flask import Response, abort, request
+from flask import abort, request
 
 from app.auth.access import permission_required
 from app.i18n import today
@@ -12,19 +11,9 @@ from questionnaires.services import assignment_lists
 from questionnaires.services import assignments as assignment_service
 from questionnaires.services import outputs
 from questionnaires.views import bp
+from reports.pdf import attachment
+from reports.xlsx import XLSX_MIMETYPE
 
-XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _download(body: bytes, filename: str, mimetype: str) -> Response:
-    """An attachment named `filename`, reduced to letters, digits, dot, dash and underscore
-    (supplier codes are user text: no quotes, slashes or control characters reach the header)."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("._") or "download"
-    response = Response(body, mimetype=mimetype)
-    response.headers["Content-Disposition"] = f'attachment; filename="{safe[:120]}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 def _assignment_or_404(assignment_id: int):
@@ -44,7 +33,7 @@ def assignment_pdf(assignment_id: int):
     assignment = _assignment_or_404(assignment_id)
     variant = "pdf/a-3b" if request.args.get("pdfa") == "1" else None
     body = outputs.questionnaire_pdf(assignment, pdf_variant=variant)
-    return _download(body, _file_stem(assignment) + ".pdf", "application/pdf")
+    return attachment(body, _file_stem(assignment) + ".pdf", "application/pdf")
 
 
 @bp.get("/questionnaires/assignments/<int:assignment_id>/questionnaire.xlsx")
@@ -52,7 +41,7 @@ def assignment_pdf(assignment_id: int):
 def assignment_xlsx(assignment_id: int):
     assignment = _assignment_or_404(assignment_id)
     body = outputs.questionnaire_xlsx(assignment)
-    return _download(body, _file_stem(assignment) + ".xlsx", XLSX_MIMETYPE)
+    return attachment(body, _file_stem(assignment) + ".xlsx", XLSX_MIMETYPE)
 
 
 @bp.get("/questionnaires/assignments.xlsx")
@@ -64,4 +53,4 @@ def assignments_xlsx():
     filters = filters_from_form(filter_form())
     day = today()
     body = outputs.assignments_xlsx(assignment_lists.stream_assignments(filters, today=day), filters)
-    return _download(body, f"assignments-{day.isoformat()}.xlsx", XLSX_MIMETYPE)
+    return attachment(body, f"assignments-{day.isoformat()}.xlsx", XLSX_MIMETYPE)

@@ -12,7 +12,7 @@ from app.changelog import history_for
 from app.db import db, unit_of_work
 from app.errors import Conflict, ServiceError
 from app.forms import choices, show_service_errors
-from app.i18n import country_names, today
+from app.i18n import today
 from app.pagination import BadCursor
 from app.uploads import discard, send_stored, store_upload
 from suppliers import services
@@ -22,8 +22,8 @@ from suppliers.forms import (
     ConfirmForm,
     ContactForm,
     StatusForm,
-    SupplierFilterForm,
     SupplierForm,
+    supplier_filters_from_args,
 )
 from suppliers.models import (
     CHAIN_ROLE_LABELS,
@@ -75,20 +75,7 @@ def _actor():
 @bp.route("/")
 @permission_required("suppliers.view")
 def index():
-    form = SupplierFilterForm(request.args)
-    names = country_names()
-    form.country.choices = choices(sorted(((code, names.get(code, code)) for code in services.countries_in_use()),
-                                          key=lambda pair: pair[1]))
-    form.validate()
-    filters = services.SupplierFilters(
-        text=(form.q.data or "").strip()[:100] or None,
-        roles=[r for r in form.role.data or [] if r in CHAIN_ROLE_LABELS],
-        statuses=[s for s in form.status.data or [] if s in STATUS_LABELS],
-        risk_classes=[r for r in form.risk.data or [] if r in RISK_CLASS_LABELS],
-        countries=[c for c in form.country.data or [] if len(c) == 2],
-        include_archived=form.archived.data == "include",
-        archived_only=form.archived.data == "only",
-    )
+    form, filters = supplier_filters_from_args(request.args)
     sort = request.args.get("sort", "code")
     if sort not in services.SORT_COLUMNS:
         sort = "code"

@@ -32,7 +32,10 @@ def test_the_scheduler_holds_the_daily_jobs_in_the_company_zone(app):
         import audits.jobs
         if hasattr(audits.jobs, "actions_daily"):
             expected.add("audits.actions_daily")
+        # The export worker's safety net runs every minute (reports.commands).
+        expected.add("reports.exports")
         assert set(jobs) == expected
+        assert jobs["reports.exports"].trigger.interval.total_seconds() == 60
         zone = ZoneInfo(app.config["CATENA_TIMEZONE"])
         due = jobs["audits.run_due"]
         assert due.func_ref == "app.scheduler:run_job" and due.args == ("audits.jobs:run_due_job",)

@@ -266,9 +266,9 @@ def test_anonymous_is_sent_to_login(decided, client):
 
 def test_download_names_keep_to_a_safe_alphabet(app_ctx):
     # Supplier codes are already restricted to A-Z 0-9 . _ -; the download name does not rely on it.
-    from questionnaires.views.outputs import _download
+    from reports.pdf import attachment
 
-    response = _download(b"x", 'questionnaire-1-A"B/../\\C\r\nX: y\u202egpj.xlsx', "application/octet-stream")
+    response = attachment(b"x", 'questionnaire-1-A"B/../\\C\r\nX: y\u202egpj.xlsx', "application/octet-stream")
     assert response.headers["Content-Disposition"] == 'attachment; filename="questionnaire-1-A_B_.._C_X_y_gpj.xlsx"'
 
 

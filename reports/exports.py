@@ -259,7 +259,7 @@ def _register_kinds() -> None:
         columns=lambda: [
             Column(_l("Finding"), 9), Column(_l("Audit"), 9), Column(_l("Supplier code"), 14),
             Column(_l("Period start"), 12, DATE_FORMAT), Column(_l("Number"), 8, "0"), Column(_l("Grade"), 22),
-            Column(_l("Criterion"), 36, wrap=True), Column(_l("Statement"), 60, wrap=True),
+            Column(_l("Criterion"), 36, wrap=True), Column(_l("What was found"), 60, wrap=True),
             Column(_l("Evidence"), 40, wrap=True), Column(_l("Recorded at"), 17, DATETIME_FORMAT)],
         row=lambda f: [
             f.id, f.audit_id, f.audit.supplier.code, f.audit.period_start, f.number,

@@ -401,7 +401,7 @@ def _audit_workbook(record: AuditReportRecord) -> bytes:
     findings = TableSheet(
         workbook, str(_l("Findings")),
         [Column(_l("Finding"), 9), Column(_l("Grade"), 26), Column(_l("Criterion"), 36, wrap=True),
-         Column(_l("Statement"), 50, wrap=True), Column(_l("Evidence"), 36, wrap=True),
+         Column(_l("What was found"), 50, wrap=True), Column(_l("Evidence"), 36, wrap=True),
          Column(_l("Auditee's response"), 22), Column(_l("Auditee's comment"), 36, wrap=True),
          Column(_l("Corrective actions"), 30, wrap=True), Column(_l("Recorded on"), 12, DATE_FORMAT)],
         heading=heading, facts=[(_l("Exported at"), exported)])

@@ -213,7 +213,7 @@ def test_workbook_has_summary_one_sheet_per_sla_and_findings_typed(issued_audit)
     header, findings = _table(_rows(body, "Findings"), "Finding")
     assert [f[0] for f in findings] == ["F1", "F2", "F3", "F4", "F5"]
     f2 = dict(zip(header, findings[1]))
-    assert f2["Auditee's response"] == "Diverging opinion" and f2["Statement"].startswith("Proof of delivery")
+    assert f2["Auditee's response"] == "Diverging opinion" and f2["What was found"].startswith("Proof of delivery")
 
 
 def test_formula_looking_supplier_name_is_neutralised(make_carrier, sla, legs, make_audit):

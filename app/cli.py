@@ -6,6 +6,7 @@ from flask import Flask
 
 def register_commands(app: Flask) -> None:
     from app.auth.commands import tokens_cli, users_cli
+    from app.backup import backup_command, restore_command
     from app.demo import demo_cli
     from app.scheduler import scheduler_cli
     from audits.action_commands import actions_cli
@@ -27,6 +28,8 @@ def register_commands(app: Flask) -> None:
     app.cli.add_command(exports_cli)
     app.cli.add_command(reports_cli)
     app.cli.add_command(_outbox_commands())
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 def _outbox_commands():

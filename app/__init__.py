@@ -40,6 +40,9 @@ def create_app(config: Config | None = None) -> Flask:
     i18n.init_app(app)
     sessions.init_app(app)
 
+    # Before any route is added: ids in URLs bounded to what the database stores (see IdConverter).
+    from app.api import IdConverter
+    app.url_map.converters["int"] = IdConverter
     _register_blueprints(app)
 
     from app.errors import register_error_handlers

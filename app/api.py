@@ -11,11 +11,39 @@ from flask import Flask, abort, g, request
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint
+from werkzeug.routing import IntegerConverter
 
 from app.errors import ValidationFailed, http_error_response, json_error
 from app.extensions import csrf
 
 API_PREFIX = "/api/v1"
+
+# The largest row id: ids are INTEGER columns, 32-bit on PostgreSQL. A larger number would
+# make the database (or on SQLite, beyond 2**63 - 1, the driver) fail with an error 500
+# instead of finding nothing.
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """The `int` URL converter, bounded to what the database can store: a larger number in a
+    URL is a 404, like any id that names nothing."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
+def id_field(**kwargs) -> ma.fields.Integer:
+    """An integer field naming a row by its id."""
+    return ma.fields.Integer(validate=ma.validate.Range(min=1, max=MAX_ID), **kwargs)
+
+
+def decimal_as_string2properties(self, field, **kwargs) -> dict:
+    """A Decimal field dumped `as_string` is a JSON string in responses; apispec would
+    document it as a number."""
+    if isinstance(field, ma.fields.Decimal) and field.as_string:
+        return {"type": "string", "format": "decimal"}
+    return {}
 
 
 class ErrorDetailSchema(ma.Schema):
@@ -70,7 +98,12 @@ def api_permission(permission: str):
     return decorator
 
 
+def _id_converter2paramschema(converter) -> dict:
+    return {"type": "integer", "minimum": 0, "maximum": converter.max}
+
+
 api = Api()
+api.register_converter(IdConverter, _id_converter2paramschema)
 
 
 def _authenticate_api_request():
@@ -99,7 +132,11 @@ def _authenticate_api_request():
 
 
 def init_app(app: Flask) -> None:
+    # The `int` converter is replaced by IdConverter in create_app, before any route is added.
     api.init_app(app)
+    if decimal_as_string2properties not in [getattr(f, "__func__", None)
+                                            for f in api.ma_plugin.converter.attribute_functions]:
+        api.ma_plugin.converter.add_attribute_function(decimal_as_string2properties)
     app.before_request_funcs.setdefault(None, []).insert(0, _authenticate_api_request)
 
 

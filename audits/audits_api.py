@@ -7,7 +7,7 @@ import marshmallow as ma
 from flask import abort
 from flask_smorest import Blueprint
 
-from app.api import ListArgsSchema, api_permission, invalid_cursor, list_response
+from app.api import ListArgsSchema, api_permission, id_field, invalid_cursor, list_response
 from app.pagination import BadCursor
 from audits.models import AuditStatus, FindingGrade
 from audits.services import conduct as service
@@ -97,7 +97,7 @@ def _month(value: str) -> None:
 
 
 class AuditListArgs(ListArgsSchema):
-    plan = ma.fields.Integer(load_default=None, metadata={"description": "Audit plan id"})
+    plan = id_field(load_default=None, metadata={"description": "Audit plan id"})
     supplier = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40),
                                 metadata={"description": "Supplier code"})
     period = ma.fields.String(load_default=None, validate=_month,

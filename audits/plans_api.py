@@ -6,7 +6,7 @@ from flask import abort, g
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
-from app.api import ListArgsSchema, api_permission, invalid_cursor, list_response
+from app.api import ListArgsSchema, api_permission, id_field, invalid_cursor, list_response
 from app.db import unit_of_work
 from app.errors import ValidationFailed
 from app.i18n import today
@@ -66,8 +66,8 @@ class PlanInputSchema(ma.Schema):
     criteria = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=10_000))
     audit_type = ma.fields.String(validate=ma.validate.OneOf([t.value for t in AuditType]))
     metrics = ma.fields.List(ma.fields.String(), allow_none=True)
-    checklist_template = ma.fields.Integer(allow_none=True, data_key="checklist_template",
-                                           attribute="checklist_template_id")
+    checklist_template = id_field(allow_none=True, data_key="checklist_template",
+                                  attribute="checklist_template_id")
     supplier_scope = ma.fields.String(validate=ma.validate.OneOf([s.value for s in SupplierScope]))
     rule = ma.fields.Nested(RuleSchema, allow_none=True)
     suppliers = ma.fields.List(ma.fields.String(validate=ma.validate.Length(max=32)),
@@ -79,7 +79,7 @@ class PlanInputSchema(ma.Schema):
     risk_recurrence = ma.fields.Dict(keys=ma.fields.String(validate=ma.validate.OneOf([r.value for r in RiskClass])),
                                      values=ma.fields.String(validate=ma.validate.OneOf(_SHORTER)), allow_none=True)
     period_basis = ma.fields.String(validate=ma.validate.OneOf([b.value for b in PeriodBasis]))
-    lead_auditor_id = ma.fields.Integer(strict=True, allow_none=True)
+    lead_auditor_id = id_field(strict=True, allow_none=True)
     lead_time_days = ma.fields.Integer(strict=True)
     major_margin = ma.fields.Decimal(allow_nan=False)
     starts_on = ma.fields.Date(required=True)

@@ -8,7 +8,7 @@ from flask import abort, g
 from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
-from app.api import ListArgsSchema, api_permission, invalid_cursor, list_response
+from app.api import ListArgsSchema, api_permission, id_field, invalid_cursor, list_response
 from app.db import db, unit_of_work
 from app.errors import ValidationFailed
 from app.i18n import today
@@ -78,7 +78,7 @@ class AssignmentListSchema(ma.Schema):
 
 
 class AssignmentInputSchema(ma.Schema):
-    template = ma.fields.Integer(required=True, metadata={"description": "Template id; its published version is sent"})
+    template = id_field(required=True, metadata={"description": "Template id; its published version is sent"})
     supplier = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=40),
                                 metadata={"description": "Supplier code"})
     due_date = ma.fields.Date(required=True)
@@ -94,7 +94,7 @@ class AssignmentListArgs(ListArgsSchema):
     status = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(_STATUS_CODES)), load_default=list)
     supplier = ma.fields.String(load_default=None, validate=ma.validate.Length(max=40),
                                 metadata={"description": "Supplier code"})
-    template = ma.fields.Integer(load_default=None)
+    template = id_field(load_default=None)
     purpose = ma.fields.String(load_default=None, validate=ma.validate.OneOf(_PURPOSE_CODES))
     overdue = ma.fields.Boolean(load_default=False)
     due_before = ma.fields.Date(load_default=None)

@@ -30,8 +30,14 @@ How a file is imported (the policies users see; the README repeats them):
 4. **Pass 2 writes in short transactions.** The file is streamed again and the valid rows are
    written `WRITE_CHUNK_ROWS` at a time, each chunk committed, so no transaction holds the
    SQLite write lock for long. The batch row tracks the counters; it says *running* until the
-   last chunk is written and *complete* after. A run that dies half way stays *running* (or
-   *failed* if the error could be caught); running the same file again finishes the job,
+   last chunk is written and *complete* after. A run that stops on an error it can catch ends
+   *failed*, with the rows it had written. A run whose process died (SIGKILL, power cut) is
+   found by `reclaim_interrupted`, run at the start of every import: while pass 2 runs, the
+   process holds an exclusive `flock` on `<instance>/locks/import-<batch id>.lock`, which the
+   operating system releases when the process dies, so a *running* batch whose lock can be
+   taken has no process any more and is marked *failed*. (A batch with no lock file on this
+   host, e.g. started on another one, is marked so only once `STALE_IMPORT_HOURS` old.) The
+   legs of the chunks it committed stay; running the same file again finishes the job,
    because legs are keyed by their external id.
 5. **Re-importing updates.** A leg whose external id exists is updated, never duplicated; the
    leg then points to the batch that wrote it last. An external id repeated inside one file:
@@ -62,6 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from zoneinfo import ZoneInfo, available_timezones
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import selectinload
@@ -81,6 +88,11 @@ from incidents.services.legs import (
     parse_leg_row,
     record_legs,
 )
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +117,8 @@ CHECK_CHUNK_ROWS = 5_000
 #: Legs written and committed together (pass 2): small enough that one transaction stays
 #: under about 250 ms on SQLite (HOSTILE G3), large enough that set-based writes pay off.
 WRITE_CHUNK_ROWS = 500
+#: A running batch with no lock file on this host (started elsewhere) is taken for dead after this.
+STALE_IMPORT_HOURS = 24
 #: Errors, and separately warnings, kept in detail for the page and the report; all are counted.
 PROBLEM_LIMIT = 1_000
 
@@ -708,6 +722,7 @@ def import_legs_file(path: Path, profile: ImportProfile, actor, *, valid_rows_on
     actor_id = getattr(actor, "id", None)
     table = open_table(path, profile.delimiter)
     fingerprint = _fingerprint(table.path)
+    reclaim_interrupted(commit)
     commit()
 
     check = _check_rows(table, mapping, zone, datetime_format, commit, check_progress, max_rows)
@@ -730,11 +745,88 @@ def import_legs_file(path: Path, profile: ImportProfile, actor, *, valid_rows_on
         commit()
         return batch
     db.session.flush()
-    commit()
-    # Pass 2 reads the file only if some row is to be written.
-    rows = table if check.rows_valid else None
-    _write_rows(rows, mapping, zone, datetime_format, check, fingerprint, batch, commit, progress)
+    # The lock is taken before the batch is committed, so no committed running batch is ever
+    # without it while its process lives.
+    with _batch_lock(batch.id):
+        commit()
+        # Pass 2 reads the file only if some row is to be written.
+        rows = table if check.rows_valid else None
+        _write_rows(rows, mapping, zone, datetime_format, check, fingerprint, batch, commit, progress)
     return batch
+
+
+# Interrupted runs ---------------------------------------------------------------------------
+
+def _lock_path(batch_id: int) -> Path:
+    return Path(current_app.instance_path) / "locks" / f"import-{batch_id}.lock"
+
+
+@contextlib.contextmanager
+def _batch_lock(batch_id: int) -> Iterator[None]:
+    """Hold an exclusive flock on the batch's lock file while the batch is written: the
+    operating system releases it when the process dies, however it dies."""
+    if fcntl is None:  # no flock (Windows): only the age of a batch tells
+        yield
+        return
+    path = _lock_path(batch_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _owner_is_gone(batch_id: int, started_at: dt.datetime | None, now: dt.datetime) -> bool:
+    path = _lock_path(batch_id)
+    if fcntl is not None:
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError:
+            handle = None
+        if handle is not None:
+            with handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    return False  # its process holds the lock: it is still writing
+                path.unlink(missing_ok=True)
+                return True
+    # No lock file here: started on another host (or before locks existed); judge by age.
+    return started_at is None or started_at < now - dt.timedelta(hours=STALE_IMPORT_HOURS)
+
+
+def reclaim_interrupted(commit: Callable[[], None], now: dt.datetime | None = None) -> list[int]:
+    """Mark *failed* the file imports left *running* by a process that died; their ids.
+
+    The legs of the chunks such a run committed stay (they are valid rows of the file);
+    importing the file again updates them and writes the rest.
+    """
+    now = now or utcnow()
+    running = db.session.execute(select(ImportBatch.id, ImportBatch.started_at, ImportBatch.rows_created,
+                                        ImportBatch.rows_updated, ImportBatch.notes)
+                                 .where(ImportBatch.kind == "legs", ImportBatch.source == "file",
+                                        ImportBatch.status == "running")).all()
+    commit()
+    reclaimed = []
+    for batch_id, started_at, created, updated, notes in running:
+        if not _owner_is_gone(batch_id, started_at, now):
+            continue
+        stopped = str(_l("Stopped after %(n)d rows were written (%(reason)s). Import the file again: "
+                         "rows already written are updated, not duplicated.",
+                         n=(created or 0) + (updated or 0), reason=_l("interrupted")))
+        begin_write()
+        done = db.session.execute(
+            update(ImportBatch).where(ImportBatch.id == batch_id, ImportBatch.status == "running")
+            .values(status="failed", finished_at=now, notes=f"{notes} {stopped}" if notes else stopped)
+            .execution_options(synchronize_session=False))
+        commit()
+        if done.rowcount:
+            log.warning("import batch %s: its process is gone, marked failed", batch_id)
+            reclaimed.append(batch_id)
+    return reclaimed
 
 
 def _fingerprint(path: Path) -> tuple[int, int]:

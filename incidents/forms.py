@@ -85,17 +85,10 @@ from incidents.models import (  # noqa: E402
     CHANNEL_LABELS,
     INCIDENT_STATUS_LABELS,
     PRIORITY_LABELS,
-    CostKind,
+    COST_KIND_LABELS,
     InteractionDirection,
     Priority,
 )
-
-COST_KIND_LABELS = {
-    CostKind.REFUND: _l("Refund"),
-    CostKind.RESHIPMENT: _l("Reshipment"),
-    CostKind.VOUCHER: _l("Voucher"),
-    CostKind.OTHER: _l("Other"),
-}
 
 DIRECTION_LABELS = {
     InteractionDirection.INBOUND: _l("From the customer"),

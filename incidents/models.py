@@ -455,6 +455,14 @@ class CostKind(StrEnum):
     OTHER = "other"
 
 
+COST_KIND_LABELS = {
+    CostKind.REFUND: _l("Refund"),
+    CostKind.RESHIPMENT: _l("Reshipment"),
+    CostKind.VOUCHER: _l("Voucher"),
+    CostKind.OTHER: _l("Other"),
+}
+
+
 class CostLine(db.Model):
     """What the disservice cost the company: a refund, a reshipment, a voucher…"""
 

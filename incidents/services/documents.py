@@ -20,6 +20,7 @@ from app.changelog import ChangeLogEntry
 from app.db import db, utcnow
 from app.i18n import today
 from incidents.models import (
+    COST_KIND_LABELS,
     CHANNEL_LABELS,
     DISPUTE_STATUS_LABELS,
     INCIDENT_STATUS_LABELS,
@@ -34,7 +35,6 @@ from incidents.models import (
     ChargebackStatus,
     Incident,
 )
-from incidents.forms import COST_KIND_LABELS
 from incidents.services import attribution, chargebacks, disputes
 from incidents.services import incidents as incident_services
 from incidents.services.orders import LegView, leg_state

@@ -113,12 +113,12 @@ def _link_expiry(due_date: dt.date) -> dt.datetime:
     return links.link_expiry(due_date, current_app.config["QUESTIONNAIRE_LINK_GRACE_DAYS"])
 
 
-def _event(assignment: Assignment, kind: str, actor=None, note: str | None = None) -> None:
+def record_event(assignment: Assignment, kind: str, actor=None, note: str | None = None) -> None:
     assignment.events.append(AssignmentEvent(kind=kind, actor_id=getattr(actor, "id", None), note=note,
                                              at=utcnow()))
 
 
-def _mail(assignment: Assignment, template: str, subject, kind: str, **context) -> None:
+def mail_recipient(assignment: Assignment, template: str, subject, kind: str, **context) -> None:
     """Queue an e-mail to the assignment's recipient, in the assignment's language."""
     if not assignment.recipient_email:
         return
@@ -192,14 +192,14 @@ def send_assignment(version: TemplateVersion, supplier: Supplier, due_date: dt.d
     assignment.template_version = version
     assignment.supplier = supplier
     _new_link(assignment)
-    _event(assignment, "sent", actor, recipient.email)
+    record_event(assignment, "sent", actor, recipient.email)
     db.session.add(assignment)
     db.session.flush()
     if supplier.status in (SupplierStatus.PROSPECT, SupplierStatus.DISQUALIFIED):
         change_status(supplier, SupplierStatus.IN_QUALIFICATION.value,
                       str(_l("Qualification questionnaire “%(title)s” sent (assignment #%(id)s).",
                              title=version.title, id=assignment.id)), actor, today=today)
-    _mail(assignment, "sent", _l("qualification questionnaire"), kind="questionnaire_sent")
+    mail_recipient(assignment, "sent", _l("qualification questionnaire"), kind="questionnaire_sent")
     db.session.flush()
     return assignment
 
@@ -220,8 +220,8 @@ def renew_link(assignment: Assignment, actor, *, today: dt.date, due_date: dt.da
     _new_link(assignment)
     assignment.revoked_at = None
     assignment.expires_at = max(_link_expiry(assignment.due_date), _link_expiry(today))
-    _event(assignment, "link_renewed", actor)
-    _mail(assignment, "sent", _l("qualification questionnaire"), kind="questionnaire_sent")
+    record_event(assignment, "link_renewed", actor)
+    mail_recipient(assignment, "sent", _l("qualification questionnaire"), kind="questionnaire_sent")
     db.session.flush()
     return assignment
 
@@ -232,7 +232,7 @@ def revoke_link(assignment: Assignment, actor, *, expected_version: int | None =
     if assignment.revoked_at is not None:
         return assignment
     assignment.revoked_at = utcnow()
-    _event(assignment, "link_revoked", actor)
+    record_event(assignment, "link_revoked", actor)
     db.session.flush()
     return assignment
 
@@ -247,7 +247,7 @@ def cancel(assignment: Assignment, reason: str | None, actor, *, expected_versio
     attribute_changes(actor, reason)
     assignment.status = AssignmentStatus.CANCELLED.value
     assignment.revoked_at = assignment.revoked_at or utcnow()
-    _event(assignment, "cancelled", actor, reason)
+    record_event(assignment, "cancelled", actor, reason)
     db.session.flush()
     return assignment
 
@@ -383,7 +383,7 @@ def _submit(assignment: Assignment, card: scoring.Scorecard, now: dt.datetime) -
     assignment.submitted_at = now
     assignment.score = card.score
     assignment.result = card.result
-    _event(assignment, "resubmitted" if resubmission else "submitted", None,
+    record_event(assignment, "resubmitted" if resubmission else "submitted", None,
            f"{card.score if card.score is not None else '—'} / {card.result}")
     _notify_reviewer(assignment)
 
@@ -430,7 +430,7 @@ def comment(assignment: Assignment, question: Question, text: str | None, actor,
                                fields={"comment": _l("Use at most %(n)d characters.", n=MAX_COMMENT_LENGTH)})
     answer = _answer(assignment, question)
     answer.reviewer_comment = text
-    _event(assignment, "commented", actor, question.key)
+    record_event(assignment, "commented", actor, question.key)
     db.session.flush()
     return answer
 
@@ -475,10 +475,10 @@ def request_clarification(assignment: Assignment, requests: dict[int, str], acto
     assignment.round += 1
     assignment.revoked_at = None
     assignment.expires_at = max(assignment.expires_at, _link_expiry(today))
-    _event(assignment, "clarification_requested", actor,
+    record_event(assignment, "clarification_requested", actor,
            ", ".join(questions[q].key for q in cleaned))
     db.session.flush()
-    _mail(assignment, "clarification", _l("questions to clarify"), kind="questionnaire_clarification",
+    mail_recipient(assignment, "clarification", _l("questions to clarify"), kind="questionnaire_clarification",
           requests=[(questions[q], text) for q, text in cleaned.items()])
     return assignment
 
@@ -542,9 +542,9 @@ def decide(assignment: Assignment, decision: str, reason: str | None, actor, *, 
     assignment.decided_by_id = getattr(actor, "id", None)
     assignment.qualified_until = qualified_until
     assignment.status = (AssignmentStatus.REJECTED if outcome == Decision.REJECTED else AssignmentStatus.ACCEPTED).value
-    _event(assignment, "decided", actor, outcome.value)
+    record_event(assignment, "decided", actor, outcome.value)
     db.session.flush()
-    _mail(assignment, "decided", _l("qualification decision"), kind="questionnaire_decided")
+    mail_recipient(assignment, "decided", _l("qualification decision"), kind="questionnaire_decided")
     return assignment
 
 

@@ -81,10 +81,10 @@ def send_reminders(today: dt.date, run: DailyRun | None = None) -> DailyRun:
             assignment = db.session.get(Assignment, assignment_id)
             db.session.refresh(assignment)
             subject = _l("overdue questionnaire") if is_overdue else _l("questionnaire due soon")
-            assignment_service._mail(assignment, "reminder", subject,
+            assignment_service.mail_recipient(assignment, "reminder", subject,
                                      kind="questionnaire_overdue" if is_overdue else "questionnaire_reminder",
                                      overdue=is_overdue)
-            assignment_service._event(assignment, "reminded_overdue" if is_overdue else "reminded_due")
+            assignment_service.record_event(assignment, "reminded_overdue" if is_overdue else "reminded_due")
             sent.append(assignment_id)
     db.session.flush()
     return run

@@ -4,7 +4,6 @@ builder pages, the .xlsx import and the API refuse the same things with the same
 """
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -642,8 +641,3 @@ def published_versions() -> list[TemplateVersion]:
 def assignments_count(version: TemplateVersion) -> int:
     return db.session.scalar(select(func.count()).select_from(Assignment)
                              .where(Assignment.version_id == version.id)) or 0
-
-
-def today_default() -> dt.date:
-    from app.i18n import today
-    return today()

@@ -18,7 +18,7 @@ from suppliers.models import Supplier
 from suppliers.services import scorecard_documents
 from suppliers.views import bp
 from suppliers.views.register import with_supplier
-from suppliers.views.standards import SCORECARD_MONTHS, _last_day, _months
+from suppliers.views.standards import SCORECARD_MONTHS, last_day_from_args, months_from_args
 
 
 
@@ -35,8 +35,8 @@ def chargeback_statement_pdf(supplier: Supplier, statement_id: int):
 
 def _span() -> tuple:
     """The scorecard page's span: `months` periods up to the month `until` (YYYY-MM)."""
-    last_day, _ = _last_day()
-    return last_day, _months("months", SCORECARD_MONTHS, 12)
+    last_day, _ = last_day_from_args()
+    return last_day, months_from_args("months", SCORECARD_MONTHS, 12)
 
 
 @bp.get("/<code>/scorecard.pdf")

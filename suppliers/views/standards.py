@@ -84,7 +84,7 @@ def _chain_role(role: str) -> str:
     return role
 
 
-def _last_day() -> tuple[dt.date, str]:
+def last_day_from_args() -> tuple[dt.date, str]:
     """The last day shown: today, or the end of the month asked for with ?until=YYYY-MM
     (to look back at past data, such as the Olist sample of 2016–2018)."""
     current = today()
@@ -98,7 +98,7 @@ def _last_day() -> tuple[dt.date, str]:
     return end, f"{asked:%Y-%m}"
 
 
-def _months(name: str, allowed: tuple[int, ...], default: int) -> int:
+def months_from_args(name: str, allowed: tuple[int, ...], default: int) -> int:
     months = request.args.get(name, type=int)
     return months if months in allowed else default
 
@@ -197,8 +197,8 @@ def revise_sla(series_id: int):
 @bp.route("/<code>/scorecard")
 @with_supplier("slas.view")
 def scorecard(supplier: Supplier):
-    months = _months("months", SCORECARD_MONTHS, 12)
-    last_day, until = _last_day()
+    months = months_from_args("months", SCORECARD_MONTHS, 12)
+    last_day, until = last_day_from_args()
     card = scorecards.scorecard(supplier, last_day, periods=months, running_day=today())
     return render_template("suppliers/scorecard.html", supplier=supplier, card=card, months=months,
                            choices=SCORECARD_MONTHS, until=until)
@@ -208,8 +208,8 @@ def scorecard(supplier: Supplier):
 @permission_required("slas.view")
 def ranking(role: str):
     role = _chain_role(role)
-    months = _months("months", RANKING_MONTHS, 3)
-    last_day, until = _last_day()
+    months = months_from_args("months", RANKING_MONTHS, 3)
+    last_day, until = last_day_from_args()
     first, last = scorecards.month_span_ending(last_day, months)
     return render_template("suppliers/ranking.html", role=role, ranking=scorecards.ranking(role, first, last),
                            months=months, choices=RANKING_MONTHS, until=until)

@@ -1,0 +1,1 @@
+"""Benchmark operations: each module has run(ctx) -> list[bench.core.Measurement]."""

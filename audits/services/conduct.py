@@ -216,7 +216,26 @@ def issue_report(audit: Audit, actor, expected_version: int | None) -> Audit:
     _event(audit, "report_issued", actor, note=f"revision {audit.snapshot_revision}")
     db.session.flush()
     _mail_report_issued(audit)
+    _requalify_after_major_nonconformity(audit, actor)
     return audit
+
+
+def _requalify_after_major_nonconformity(audit: Audit, actor) -> None:
+    """A major nonconformity puts the supplier's qualification in doubt (ISO 9001 8.4.1:
+    re-evaluate external providers on their performance), so an issued report with one sends
+    the requalification questionnaire now instead of at expiry. Nothing is sent when the
+    supplier already has a questionnaire open or was never qualified through one."""
+    majors = [f for f in audit.findings if f.grade == FindingGrade.MAJOR_NC.value]
+    if not majors:
+        return
+    from questionnaires.services import reminders  # audits → questionnaires only at this hook
+
+    reason = str(_l("Audit #%(id)s, for %(start)s to %(end)s, found a major nonconformity: "
+                    "please answer the requalification questionnaire.",
+                    id=audit.id, start=audit.period_start.isoformat(), end=audit.period_end.isoformat()))
+    assignment = reminders.start_requalification(audit.supplier, reason, actor, today=company_today())
+    if assignment is not None:
+        _event(audit, "requalification_started", actor, note=f"#{assignment.id}")
 
 
 def unclosed_nonconformities(audit: Audit) -> list[Finding]:

@@ -72,6 +72,7 @@ AUDIT_EVENT_LABELS = {
     "evidence_removed": _l("Evidence removed"),
     "checklist_saved": _l("Checklist saved"),
     "report_issued": _l("Report issued"),
+    "requalification_started": _l("Requalification questionnaire sent (major nonconformity)"),
     "closed": _l("Audit closed"),
 }
 _STALE = _l("Someone else changed this audit meanwhile: reload the page to see it.")

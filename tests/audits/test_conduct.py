@@ -12,7 +12,9 @@ from app.errors import Conflict, ValidationFailed
 from app.outbox import OutboxMessage
 from audits.models import AuditSlaResult, AuditStatus, CorrectiveAction, Finding
 from audits.services import conduct
+from questionnaires.models import Assignment
 from tests.questionnaires.conftest import build_questionnaire
+from tests.questionnaires.test_reminders import qualify
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
 
@@ -298,6 +300,50 @@ def test_issuing_freezes_the_audit_and_mails_the_supplier_and_lead_auditor(
                    lambda: conduct.add_participant(audit, {"name": "A", "role": "auditor"}, None)):
         with pytest.raises(Conflict):
             frozen()
+
+
+def _issue_with(courier, factories, make_audit, legs, on_time, late):
+    legs(courier, "2026-03", on_time=on_time, late=late)
+    lead = factories.user(role="auditor")
+    audit = make_audit(courier, status="in_progress", lead_auditor_id=lead.id)
+    _snapshot(audit)
+    _propose(audit)
+    _ready_to_issue(audit)
+    with unit_of_work():
+        conduct.issue_report(audit, lead, audit.version)
+    return audit
+
+
+def test_a_major_nonconformity_sends_the_requalification_questionnaire(
+        make_carrier, sla, legs, make_audit, factories):
+    manager = factories.user("quality_manager")
+    carrier_questionnaire = build_questionnaire(manager)
+    courier = make_carrier()
+    qualify(carrier_questionnaire, courier, manager, decided_on=dt.date.today())
+    sla(courier, target="0.95")
+    # 17 of 20 on time = 0.85, below 0.95 × (1 − 10 %) = 0.855: a major nonconformity.
+    audit = _issue_with(courier, factories, make_audit, legs, on_time=17, late=3)
+
+    started = db.session.scalars(db.select(Assignment).where(Assignment.supplier_id == courier.id,
+                                                             Assignment.purpose == "requalification")).all()
+    assert [(a.status, a.version_id) for a in started] == [("sent", carrier_questionnaire.id)]
+    assert f"Audit #{audit.id}, for 2026-03-01 to 2026-03-31, found a major nonconformity" in started[0].message
+    assert [e.note for e in conduct.history_of(audit) if e.kind == "requalification_started"] == [f"#{started[0].id}"]
+
+
+def test_a_minor_nonconformity_leaves_the_qualification_alone(
+        make_carrier, sla, legs, make_audit, factories):
+    manager = factories.user("quality_manager")
+    carrier_questionnaire = build_questionnaire(manager)
+    courier = make_carrier()
+    qualify(carrier_questionnaire, courier, manager, decided_on=dt.date.today())
+    sla(courier, target="0.95")
+    # 18 of 20 = 0.90: breached, but within the margin (≥ 0.855): minor.
+    audit = _issue_with(courier, factories, make_audit, legs, on_time=18, late=2)
+
+    assert [f.grade for f in audit.findings] == ["minor_nc"]
+    assert db.session.scalar(db.select(db.func.count()).select_from(Assignment)
+                             .where(Assignment.purpose == "requalification")) == 0
 
 
 def _action(finding, status):

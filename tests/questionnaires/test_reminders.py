@@ -54,7 +54,7 @@ def _send(version, supplier, *, sent_on: dt.date, due: dt.date, actor=None, lang
         return service.send_assignment(version, supplier, due, actor, today=sent_on, language=language)
 
 
-def _qualify(version, supplier, manager, *, decided_on: dt.date, language="en") -> Assignment:
+def qualify(version, supplier, manager, *, decided_on: dt.date, language="en") -> Assignment:
     """Send, answer and approve a questionnaire: the supplier is qualified through it."""
     assignment = _send(version, supplier, sent_on=TODAY, due=TODAY + 14 * DAY, actor=manager, language=language)
     with unit_of_work():
@@ -186,7 +186,7 @@ def test_a_qualification_about_to_expire_starts_one_requalification_with_the_cur
     supplier = _supplier(factories, "requal@carrier.example")
     # Approved 350 days ago for 12 months: the qualification ends within REQUALIFICATION_DAYS.
     decided_on = TODAY - 350 * DAY
-    first = _qualify(v1, supplier, manager, decided_on=decided_on, language="it")
+    first = qualify(v1, supplier, manager, decided_on=decided_on, language="it")
     assert supplier.status == "approved" and supplier.qualified_until == service.add_months(decided_on, 12)
     assert TODAY < supplier.qualified_until <= TODAY + app.config["REQUALIFICATION_DAYS"] * DAY
     v2 = _publish_v2(v1, manager)
@@ -221,17 +221,17 @@ def test_requalification_skips_who_cannot_or_need_not_be_asked(app, carrier_ques
                            qualified_until=TODAY + 10 * DAY)
     # Already answering another questionnaire.
     busy = _supplier(factories, "busy@carrier.example")
-    _qualify(version, busy, manager, decided_on=expiring_on)
+    qualify(version, busy, manager, decided_on=expiring_on)
     other = build_questionnaire(manager, name="Pickup point qualification")
     _send(other, busy, sent_on=TODAY - 2 * DAY, due=TODAY + 20 * DAY)
     # Archived.
     archived = _supplier(factories, "archived@carrier.example")
-    _qualify(version, archived, manager, decided_on=expiring_on)
+    qualify(version, archived, manager, decided_on=expiring_on)
     with unit_of_work():
         supplier_services.archive_supplier(archived, "Contratto cessato.", manager)
     # Qualified beyond the horizon.
     later = _supplier(factories, "later@carrier.example")
-    _qualify(version, later, manager, decided_on=TODAY - 300 * DAY)
+    qualify(version, later, manager, decided_on=TODAY - 300 * DAY)
     assert later.qualified_until > TODAY + app.config["REQUALIFICATION_DAYS"] * DAY
 
     run = _remind(TODAY)
@@ -245,7 +245,7 @@ def test_requalification_skips_who_cannot_or_need_not_be_asked(app, carrier_ques
 def test_the_requalification_hook_starts_one_at_once(app, carrier_questionnaire, factories):
     manager = factories.user("quality_manager")
     supplier = _supplier(factories, "hook@carrier.example")
-    _qualify(carrier_questionnaire, supplier, manager, decided_on=TODAY)      # a year to go
+    qualify(carrier_questionnaire, supplier, manager, decided_on=TODAY)      # a year to go
     reason = "Non conformità maggiore nell'audit di novembre: rivalutazione anticipata."
 
     with unit_of_work():
@@ -335,7 +335,7 @@ def test_two_processes_reminding_at_once_send_each_reminder_once(tmp_path, remin
                 supplier = _supplier(factories, f"late{n}@carrier.example")
                 _send(version, supplier, sent_on=TODAY - 20 * DAY, due=TODAY - 2 * DAY)
             expiring = _supplier(factories, "requal@carrier.example")
-            _qualify(version, expiring, manager, decided_on=TODAY - 350 * DAY)
+            qualify(version, expiring, manager, decided_on=TODAY - 350 * DAY)
             db.session.remove()
             db.engine.dispose()
 

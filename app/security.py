@@ -6,6 +6,9 @@ asset is vendored under static/.
 from __future__ import annotations
 
 from flask import Flask, request
+from flask_babel import lazy_gettext as _l
+
+from app.errors import json_error
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -23,10 +26,27 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: What an API request body may be: JSON, or a multipart upload (the questionnaire import).
+API_BODY_TYPES = frozenset({"application/json", "multipart/form-data"})
+
+
+def refuse_unreadable_api_body():
+    """415 for an API write whose body is neither JSON nor an upload.
+
+    The API reads its arguments from the JSON body only; without this, a form-encoded body
+    would be read as an empty one, and a PATCH would answer 200 having changed nothing."""
+    if (request.path.startswith("/api/") and request.method in UNSAFE_METHODS
+            and (request.content_length or request.headers.get("Transfer-Encoding"))
+            and request.mimetype not in API_BODY_TYPES):
+        return json_error(415, "unsupported_media_type",
+                          _l("Send the body as JSON (Content-Type: application/json)."))
+    return None
 
 
 def init_app(app: Flask) -> None:
     from app.db import begin_write
+
+    app.before_request(refuse_unreadable_api_body)
 
     @app.before_request
     def open_write_transaction():

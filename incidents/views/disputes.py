@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import Markup
 
+from app import link_pages
 from app.auth.access import permission_required
 from app.db import db, unit_of_work, utcnow
 from app.errors import ServiceError
@@ -85,10 +86,17 @@ def _portal_page(dispute, form, status: int = 200):
         company=current_app.config["CATENA_COMPANY_NAME"], **_common()), status
 
 
+#: Failed lookups of dispute links are counted under this marker (app.link_pages), like the
+#: questionnaire and corrective-action links: guessing is throttled per address.
+PROBE_MARKER = "dispute-link:"
+link_pages.protect(bp, frozenset({"incidents.dispute_portal"}))
+
+
 def _dispute_or_404(token: str):
+    link_pages.throttle(PROBE_MARKER)
     dispute = service.dispute_for_token(token)
     if dispute is None:
-        log.warning("dispute link: unknown token from %s", request.remote_addr)
+        link_pages.record_unknown_link(PROBE_MARKER, "dispute link", token)
         abort(404)
     return dispute
 

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, tuple_
+from sqlalchemy import Select, select, tuple_, union_all
 
 from app.db import db
 
@@ -66,11 +66,17 @@ def _python_type(column):
 
 
 def keyset_page(stmt: Select, sort_column, id_column, *, descending: bool, cursor: str | None,
-                limit: int, key=None) -> Page:
+                limit: int, key=None, partitions=None) -> Page:
     """Return one page of `stmt` ordered by (sort_column, id_column).
 
     `key(row)` gives (sort value, id) of a result row; by default the row's attributes with
     the columns' names. The sort column must not be NULL.
+
+    `partitions`: conditions that split `stmt` into disjoint parts, each read in order from an
+    index that starts with an equality column, e.g. one per status for an index on (status,
+    sort column, id). The database can walk such an index for one status but not for an IN
+    list of them: it would sort every matching row on every page. With partitions each part
+    gives at most a page of ids from its index, and only those are sorted.
     """
     if key is None:
         def key(row):
@@ -86,6 +92,11 @@ def keyset_page(stmt: Select, sort_column, id_column, *, descending: bool, curso
         stmt = stmt.where(edge > after if greater else edge < after)
     reverse_order = descending != backwards
     ordering = (sort_column.desc(), id_column.desc()) if reverse_order else (sort_column.asc(), id_column.asc())
+    if partitions:
+        ids = [select(part.c.id).select_from(part) for part in (
+            stmt.with_only_columns(id_column.label("id")).where(condition).order_by(*ordering).limit(limit + 1)
+            .subquery() for condition in partitions)]
+        stmt = stmt.where(id_column.in_(union_all(*ids) if len(ids) > 1 else ids[0]))
     rows = list(db.session.scalars(stmt.order_by(*ordering).limit(limit + 1)))
     has_more = len(rows) > limit
     rows = rows[:limit]

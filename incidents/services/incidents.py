@@ -172,8 +172,13 @@ def backlog(filters: BacklogFilters, cursor: str | None = None, limit: int = 50)
     stmt = backlog_query(filters)
     stmt = stmt.options(selectinload(Incident.category), selectinload(Incident.assignee),
                         selectinload(Incident.order), selectinload(Incident.cost_lines))
+    # One part per status, each read from the (status, respond_by, id) index: a page then
+    # costs the same at a million incidents as at a hundred (see keyset_page).
+    statuses = ([] if filters.status else
+                [s.value for s in IncidentStatus] if filters.include_closed else list(OPEN_STATUSES))
     return keyset_page(stmt, Incident.respond_by, Incident.id, descending=False,
-                       cursor=cursor, limit=limit, key=lambda incident: [incident.respond_by, incident.id])
+                       cursor=cursor, limit=limit, key=lambda incident: [incident.respond_by, incident.id],
+                       partitions=[Incident.status == status for status in statuses])
 
 
 def interaction_counts(incidents: list[Incident]) -> dict[int, int]:

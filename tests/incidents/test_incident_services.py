@@ -201,6 +201,26 @@ def test_backlog_pages_by_keyset(app_ctx):
     assert seen == [i.id for i in made] and third.next_cursor is None
 
 
+def test_backlog_pages_merge_the_statuses_in_order_both_ways(app_ctx):
+    # Each status is read from its own index range (keyset_page's partitions); the pages must
+    # still interleave them by respond_by as one list would, forwards and back.
+    now = utcnow()
+    made = [new_incident(reported_at=now - dt.timedelta(hours=h)) for h in (7, 6, 5, 4, 3, 2, 1)]
+    for incident in made[1::2]:  # the 2nd, 4th and 6th most urgent are in progress
+        svc.change_status(incident, "in_progress", None)
+    svc.change_status(made[2], "resolved", None)  # closed: not in the open backlog
+    db.session.commit()
+    open_ids = [i.id for i in made if i is not made[2]]
+    pages = [svc.backlog(svc.BacklogFilters(), limit=2)]
+    while pages[-1].next_cursor:
+        pages.append(svc.backlog(svc.BacklogFilters(), cursor=pages[-1].next_cursor, limit=2))
+    assert [[i.id for i in p.items] for p in pages] == [open_ids[0:2], open_ids[2:4], open_ids[4:6]]
+    back = svc.backlog(svc.BacklogFilters(), cursor=pages[-1].prev_cursor, limit=2)
+    assert [i.id for i in back.items] == open_ids[2:4]
+    every = svc.backlog(svc.BacklogFilters(include_closed=True), cursor=pages[0].next_cursor, limit=3)
+    assert [i.id for i in every.items] == [made[2].id, made[3].id, made[4].id]
+
+
 def test_a_viewer_cannot_be_assigned(app_ctx, make_user):
     incident = new_incident()
     with pytest.raises(ValidationFailed):

@@ -2,7 +2,7 @@
 `import incidents FILE [--timezone ZONE] [--valid-only]`.
 
 An import from the command line runs the same service as the web page, with no row limit:
-it streams the file twice (check, then write), commits a chunk at a time and shows its
+it streams the file once (check and stage), makes the legs visible in one transaction and shows its
 progress on stderr. It exits with status 1, listing the problems, when the file is refused.
 """
 from __future__ import annotations

@@ -196,6 +196,39 @@ class ImportBatch(db.Model):
     created_by = relationship("User")
 
 
+class StagedLeg(db.Model):
+    """A checked row of a file import, waiting to become a leg (`incidents.services.imports`).
+
+    An import writes its valid rows here in short committed transactions, invisible to every
+    reader of legs, then moves them into `legs` and `orders` in one transaction: a file is
+    visible whole or not at all. Rows of a run that died are removed by the next import.
+    Values are already what a leg stores (UTC times, supplier id, company day, delay).
+    """
+
+    __tablename__ = "staged_legs"
+
+    import_batch_id: Mapped[int] = mapped_column(ForeignKey("import_batches.id"), primary_key=True)
+    #: The row number a spreadsheet shows (header = row 1); the last row of an external id wins.
+    row: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    external_id: Mapped[str] = mapped_column(String(100))
+    order_ref: Mapped[str] = mapped_column(String(64))
+    customer_ref: Mapped[str | None] = mapped_column(String(64))
+    order_placed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    order_channel: Mapped[str | None] = mapped_column(String(40))
+    order_value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    sequence: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[str] = mapped_column(String(32))
+    #: No foreign key: the move into legs checks it, and staging stays cheap to write.
+    supplier_id: Mapped[int] = mapped_column(Integer)
+    promised_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    promised_day: Mapped[dt.date] = mapped_column(Date)
+    actual_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    delay_seconds: Mapped[int | None] = mapped_column(Integer)
+    is_excluded: Mapped[bool] = mapped_column(Boolean)
+    exclusion_reason: Mapped[str | None] = mapped_column(String(300))
+
+
 #: Tolerances (minutes after promise) an SLA may grant. The daily statistics keep an on-time
 #: count for each, so measuring any SLA over years reads a few rows per supplier and day.
 TOLERANCE_CHOICES = (0, 15, 30, 60, 120, 240, 480, 720, 1440, 2880)
@@ -204,7 +237,7 @@ TOLERANCE_CHOICES = (0, 15, 30, 60, 120, 240, 480, 720, 1440, 2880)
 class LegDayStat(db.Model):
     """Exact aggregates of one supplier's legs of one stage promised on one day.
 
-    Kept up to date by `incidents.services.stats.refresh_day_stats` whenever legs are written;
+    Kept up to date by `incidents.services.stats` in the transaction of every write of legs;
     measurement reads these for days whose open legs are all decided and the legs themselves
     for the most recent days. Cancelled legs are not in any count.
     """
@@ -516,6 +549,8 @@ class AttributionShare(db.Model):
         CheckConstraint("share > 0 AND share <= 1", name="share"),
         CheckConstraint("is_internal OR supplier_id IS NOT NULL", name="party"),
         Index("ix_attribution_shares_supplier", "supplier_id"),
+        # Deleting a leg checks that no share names it: without this, a scan per leg.
+        Index("ix_attribution_shares_leg", "leg_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -27,7 +27,10 @@ and readers are reused unchanged):
    transaction. It is idempotent by external id: a ticket already recorded is left unchanged
    and counted in `rows_updated` ("already recorded"). So importing the same file again, or
    again after a run that died half way, creates nothing twice.
-6. **An external id repeated in the file: the last valid row wins**; each repeat gets a
+6. **A run whose process died** (SIGKILL, power cut) is marked *failed* by the next import of
+   either kind (`imports.reclaim_interrupted`): pass 2 holds the batch's lock file, as a leg
+   import does. Its committed chunks stay; importing the file again records the rest.
+7. **An external id repeated in the file: the last valid row wins**; each repeat gets a
    warning naming the earlier row, and the earlier rows are not written (they are counted in
    `rows_total` only). The ids are kept in memory (one dict entry per ticket): incident files
    are thousands of rows, not the millions of a leg file.
@@ -54,8 +57,10 @@ from incidents.services.imports import (
     _has_value,
     _header_text,
     _mapped_rows,
+    batch_lock,
     find_column,
     open_table,
+    reclaim_interrupted,
 )
 from incidents.services.incidents import create_incident, record_incident_from_api
 from incidents.services.legs import RowProblem, parse_datetime
@@ -176,6 +181,7 @@ def import_incidents_file(path: Path, actor, *, timezone: str, valid_rows_only: 
     zone = ZoneInfo(timezone)
     table = open_table(path)
     fingerprint = _fingerprint(table.path)
+    reclaim_interrupted(commit)
     commit()
 
     check, headers = _check_rows(table, zone, actor, commit)
@@ -197,8 +203,10 @@ def import_incidents_file(path: Path, actor, *, timezone: str, valid_rows_only: 
         commit()
         return batch
     db.session.flush()
-    commit()
-    _write_rows(table, zone, actor, check, fingerprint, batch, commit)
+    # As for leg imports: the lock tells `reclaim_interrupted` that this process still lives.
+    with batch_lock(batch.id):
+        commit()
+        _write_rows(table, zone, actor, check, fingerprint, batch, commit)
     return batch
 
 

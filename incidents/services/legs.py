@@ -3,7 +3,10 @@
 Rows arrive as text (a CSV cell, a JSON value). `parse_leg_row` turns one into a checked
 `LegInput` or a list of `RowProblem`s naming the column and the reason; `record_legs` then
 writes a batch of checked inputs in a few set-based statements, updating the legs whose
-external id is already known instead of duplicating them.
+external id is already known instead of duplicating them. A file import stages its rows
+first (`incidents.models.StagedLeg`) and moves them with `record_staged_legs`, which follows
+the same rules in SQL. `delete_legs` removes legs no attribution names. All three keep the
+daily statistics exact (`incidents.services.stats`).
 """
 from __future__ import annotations
 
@@ -14,13 +17,21 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, exists, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.db import db, utcnow
+from app.db import UTCDateTime, db, utcnow
 from app.errors import ValidationFailed
 from app.i18n import company_zone
-from incidents.models import STAGE_ORDER, ImportBatch, Leg, LegOutcome, LegStage, Order
-from incidents.services.stats import add_legs, subtract_legs
+from incidents.models import STAGE_ORDER, AttributionShare, ImportBatch, Leg, LegOutcome, LegStage, Order, StagedLeg
+from incidents.services.stats import (
+    add_legs,
+    add_staged_legs,
+    lock_leg_writers,
+    subtract_legs,
+    subtract_legs_where,
+)
 from suppliers.models import Supplier
 
 #: Fields of Catena's leg format, in the order of its CSV template. Required ones first.
@@ -94,7 +105,10 @@ class LegInput:
 def _text(value, limit: int) -> str | None:
     if value is None:
         return None
-    text = _CONTROL.sub("", str(value)).strip()
+    text = str(value)
+    if not text.isprintable():  # a quick test that almost every cell passes
+        text = _CONTROL.sub("", text)
+    text = text.strip()
     if text.startswith("'") and len(text) > 1 and text[1] in "=+-@":
         text = text[1:]  # the quote our own exports add against formula injection
     return text[:limit] if text else None
@@ -120,12 +134,12 @@ def parse_datetime(value, zone: ZoneInfo, fmt: str | None = None) -> dt.datetime
             parsed = dt.datetime.strptime(text, fmt)
         else:
             parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-        # Round-trip through UTC: a nonexistent local time (spring gap) comes back moved.
-        parsed = parsed.astimezone(dt.timezone.utc).astimezone(zone)
     if not 1900 <= parsed.year <= 2200:
         raise ValueError("year out of range")
+    if parsed.tzinfo is None:
+        # zoneinfo reads a nonexistent local time (spring gap, fold 0) with the offset before
+        # the jump, i.e. moved forward, and the repeated hour's fold 0 as the first one.
+        parsed = parsed.replace(tzinfo=zone)
     return parsed.astimezone(dt.timezone.utc)
 
 
@@ -134,6 +148,11 @@ _STAGE_SYNONYMS = {s.value: s.value for s in LegStage} | {
     "linehaul": "line_haul", "last-mile": "last_mile", "lastmile": "last_mile", "pickup": "pickup_point",
     "pick-up point": "pickup_point", "returns": "return",
 }
+
+
+_TIME_FIELDS = ("promised_at", "actual_at", "order_placed_at")
+_TEXT_FIELDS = tuple(name for name in LEG_FIELDS if name not in _TIME_FIELDS)
+_OUTCOMES = frozenset(o.value for o in LegOutcome)
 
 
 def parse_leg_row(raw: dict, row: int, zone: ZoneInfo, datetime_format: str | None = None
@@ -145,8 +164,7 @@ def parse_leg_row(raw: dict, row: int, zone: ZoneInfo, datetime_format: str | No
     def error(column, message):
         problems.append(RowProblem(row, column, message))
 
-    values = {name: _text(raw.get(name), 300) for name in LEG_FIELDS if name not in
-              ("promised_at", "actual_at", "order_placed_at")}
+    values = {name: _text(raw.get(name), 300) for name in _TEXT_FIELDS}
     for name in REQUIRED_LEG_FIELDS:
         if name in values and not values[name]:
             error(name, _l("Required, but empty."))
@@ -176,7 +194,7 @@ def parse_leg_row(raw: dict, row: int, zone: ZoneInfo, datetime_format: str | No
     outcome = None
     if values.get("outcome"):
         outcome = values["outcome"].lower().replace(" ", "_").replace("-", "_")
-        if outcome not in {o.value for o in LegOutcome}:
+        if outcome not in _OUTCOMES:
             error("outcome", _l("Unknown outcome “%(value)s”; use one of %(codes)s.", value=values["outcome"][:40],
                                 codes=", ".join(o.value for o in LegOutcome)))
     elif times.get("actual_at"):
@@ -228,20 +246,45 @@ def parse_leg_row(raw: dict, row: int, zone: ZoneInfo, datetime_format: str | No
 
 def check_suppliers(legs: list[LegInput]) -> tuple[dict[str, int], list[RowProblem]]:
     """Supplier ids of the codes used, and an error for each row naming an unknown code."""
-    codes = {leg.supplier_code for leg in legs}
-    known: dict[str, int] = {}
-    code_list = sorted(codes)
-    for start in range(0, len(code_list), 500):
-        chunk = code_list[start:start + 500]
-        known.update(db.session.execute(select(Supplier.code, Supplier.id).where(Supplier.code.in_(chunk))).all())
+    known = supplier_ids_for({leg.supplier_code for leg in legs})
     problems = [RowProblem(leg.row, "supplier_code", _l("No supplier has the code %(code)s.", code=leg.supplier_code))
                 for leg in legs if leg.supplier_code not in known]
     return known, problems
 
 
+def supplier_ids_for(codes) -> dict[str, int]:
+    """Supplier code → id, for the codes that name a supplier."""
+    known: dict[str, int] = {}
+    code_list = sorted(codes)
+    for start in range(0, len(code_list), 500):
+        chunk = code_list[start:start + 500]
+        known.update(db.session.execute(select(Supplier.code, Supplier.id).where(Supplier.code.in_(chunk))).all())
+    return known
+
+
 def company_day(moment: dt.datetime, zone: ZoneInfo) -> dt.date:
     """The calendar day, in the company's time zone, that contains `moment`."""
     return moment.astimezone(zone).date()
+
+
+_SEQUENCE_OF_STAGE = {stage.value: n for stage, n in STAGE_ORDER.items()}
+
+
+def leg_values(item: LegInput, supplier_id: int, zone: ZoneInfo) -> dict:
+    """The columns a leg stores for a checked input, apart from its order, batch and times of
+    writing; `zone` is the company's (it decides the leg's day)."""
+    return {
+        "sequence": item.sequence or _SEQUENCE_OF_STAGE[item.stage],
+        "stage": item.stage,
+        "supplier_id": supplier_id,
+        "promised_at": item.promised_at,
+        "promised_day": company_day(item.promised_at, zone),
+        "actual_at": item.actual_at,
+        "outcome": item.outcome,
+        "delay_seconds": int((item.actual_at - item.promised_at).total_seconds()) if item.actual_at else None,
+        "is_excluded": item.is_excluded,
+        "exclusion_reason": item.exclusion_reason,
+    }
 
 
 def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneInfo,
@@ -254,6 +297,7 @@ def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneIn
     """
     if not legs:
         return 0, 0
+    lock_leg_writers()
     by_external_id = {leg.external_id: leg for leg in legs}
     legs = list(by_external_id.values())
 
@@ -273,20 +317,7 @@ def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneIn
     touched_suppliers: set[int] = set()
     for item in legs:
         order = orders[item.order_ref]
-        values = {
-            "order_id": order.id,
-            "sequence": item.sequence or STAGE_ORDER[LegStage(item.stage)],
-            "stage": item.stage,
-            "supplier_id": supplier_ids[item.supplier_code],
-            "promised_at": item.promised_at,
-            "promised_day": company_day(item.promised_at, zone),
-            "actual_at": item.actual_at,
-            "outcome": item.outcome,
-            "delay_seconds": int((item.actual_at - item.promised_at).total_seconds()) if item.actual_at else None,
-            "is_excluded": item.is_excluded,
-            "exclusion_reason": item.exclusion_reason,
-            "updated_at": now,
-        }
+        values = {"order_id": order.id, **leg_values(item, supplier_ids[item.supplier_code], zone), "updated_at": now}
         if batch is not None:
             # A leg points to the batch that wrote it last: rerunning an interrupted import
             # completes it.
@@ -308,6 +339,101 @@ def record_legs(legs: list[LegInput], supplier_ids: dict[str, int], zone: ZoneIn
     add_legs(list(by_external_id), touched_suppliers)
     db.session.flush()
     return len(new_rows), len(changed_rows)
+
+
+#: Order columns a staged row may give, and the staged column each comes from.
+_ORDER_DETAILS = {"customer_ref": "customer_ref", "placed_at": "order_placed_at", "channel": "order_channel",
+                  "value": "order_value"}
+#: Leg columns copied from a staged row (the order id is looked up by reference).
+_STAGED_LEG_COLUMNS = ("external_id", "sequence", "stage", "supplier_id", "promised_at", "promised_day",
+                       "actual_at", "outcome", "delay_seconds", "is_excluded", "exclusion_reason")
+
+
+def record_staged_legs(batch_id: int) -> tuple[int, int]:
+    """Move the staged rows of import `batch_id` into orders and legs; (created, updated).
+
+    The same rules as `record_legs`, in a fixed number of set-based statements whatever the
+    number of rows: orders are found by reference or created, their details updated from the
+    last row that gives each; a leg whose external id exists is updated in place (its
+    creation time kept), any other is inserted; every leg written points to the batch; the
+    daily statistics lose the old legs' aggregates and gain the new ones. The staged external
+    ids must be unique (the import keeps the last row of each). The staged rows stay; the
+    caller removes them.
+    """
+    lock_leg_writers()
+    staged = StagedLeg.import_batch_id == batch_id
+    now = utcnow()
+    at_now = literal(now, UTCDateTime())
+    dialect_insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+    # New orders take their details from their last row; usually every row of an order gives
+    # the same ones, and the updates below then find nothing to change.
+    last_rows = (select(StagedLeg.order_ref, *(getattr(StagedLeg, source) for source in _ORDER_DETAILS.values()),
+                        func.row_number().over(partition_by=StagedLeg.order_ref,
+                                               order_by=StagedLeg.row.desc()).label("rank"))
+                 .where(staged, ~exists().where(Order.ref == StagedLeg.order_ref)).subquery())
+    db.session.execute(insert(Order).from_select(
+        ["ref", *_ORDER_DETAILS, "created_at", "updated_at"],
+        select(last_rows.c.order_ref, *(last_rows.c[source] for source in _ORDER_DETAILS.values()), at_now, at_now)
+        .where(last_rows.c.rank == 1)))
+    # Each detail comes from the last row that gives it (a later row may leave it empty).
+    for target, source in _ORDER_DETAILS.items():
+        column = getattr(StagedLeg, source)
+        ranked = (select(StagedLeg.order_ref, column.label("value"),
+                         func.row_number().over(partition_by=StagedLeg.order_ref,
+                                                order_by=StagedLeg.row.desc()).label("rank"))
+                  .where(staged, column.is_not(None)).subquery())
+        latest = select(ranked.c.order_ref, ranked.c.value).where(ranked.c.rank == 1).subquery()
+        db.session.execute(update(Order).where(Order.ref == latest.c.order_ref,
+                                               getattr(Order, target).is_distinct_from(latest.c.value))
+                           .values({target: latest.c.value, "updated_at": now})
+                           .execution_options(synchronize_session=False))
+
+    staged_ids = select(StagedLeg.external_id).where(staged)
+    total = db.session.scalar(select(func.count()).select_from(StagedLeg).where(staged))
+    updated = db.session.scalar(select(func.count()).select_from(Leg).where(Leg.external_id.in_(staged_ids)))
+    if updated:
+        subtract_legs_where(Leg.external_id.in_(staged_ids))
+    rows = (select(*(getattr(StagedLeg, name) for name in _STAGED_LEG_COLUMNS), Order.id,
+                   literal(batch_id), at_now, at_now)
+            .select_from(StagedLeg).join(Order, Order.ref == StagedLeg.order_ref).where(staged))
+    upsert = dialect_insert(Leg).from_select(
+        [*_STAGED_LEG_COLUMNS, "order_id", "import_batch_id", "created_at", "updated_at"], rows)
+    kept = ("external_id", "created_at")
+    db.session.execute(upsert.on_conflict_do_update(
+        index_elements=["external_id"],
+        set_={name: getattr(upsert.excluded, name) for name in
+              [*_STAGED_LEG_COLUMNS, "order_id", "import_batch_id", "updated_at"] if name not in kept}))
+    add_staged_legs(batch_id)
+    db.session.flush()
+    return total - updated, updated
+
+
+class LegsInUse(ValidationFailed):
+    code = "legs_in_use"
+
+
+def delete_legs(external_ids: list[str]) -> int:
+    """Delete the legs with these external ids; how many there were. Refused, deleting
+    nothing, if an attribution names one of them: the decision is evidence and keeps its legs.
+    Their orders stay."""
+    lock_leg_writers()
+    ids = sorted(set(external_ids))
+    named = []
+    for start in range(0, len(ids), 500):
+        chunk = Leg.external_id.in_(ids[start:start + 500])
+        named += db.session.scalars(select(Leg.external_id).join(AttributionShare, AttributionShare.leg_id == Leg.id)
+                                    .where(chunk).distinct())
+    if named:
+        raise LegsInUse(_l("An attribution names these legs, so they stay: %(ids)s.",
+                           ids=", ".join(sorted(named)[:20])))
+    deleted = 0
+    for start in range(0, len(ids), 500):
+        chunk = Leg.external_id.in_(ids[start:start + 500])
+        subtract_legs_where(chunk)
+        deleted += db.session.execute(delete(Leg).where(chunk).execution_options(synchronize_session=False)).rowcount
+    db.session.flush()
+    return deleted
 
 
 def _orders_for(legs: list[LegInput]) -> dict[str, Order]:

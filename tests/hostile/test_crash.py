@@ -29,7 +29,7 @@ from app.config import ROOT_DIR, normalise_database_url
 from app.db import db, unit_of_work
 from audits.models import Audit, AuditEvent, AuditPlan, AuditPlanFiring
 from audits.services import programme
-from incidents.models import ImportBatch, Leg
+from incidents.models import ImportBatch, Leg, Order, StagedLeg
 from incidents.services import imports
 from reports import exports
 from reports.models import ExportJob
@@ -185,7 +185,8 @@ def test_a_killed_leg_import_is_marked_failed_and_importing_again_completes_it(o
         own.kill_after(seconds, "import", "legs", str(path), "--profile", "crash", "--quiet")
         own.check_integrity()
         written, distinct = _legs_of(own, prefix)
-        assert written == distinct <= LEG_ROWS                        # never a duplicate, even half way
+        assert written == distinct                                    # never a duplicate
+        assert written in (0, LEG_ROWS)                               # never half a file
         killed = _batches(own)[before:]
         assert len(killed) <= 1
 
@@ -205,27 +206,32 @@ def test_a_killed_leg_import_is_marked_failed_and_importing_again_completes_it(o
     own.check_integrity()
 
 
-def _first_chunk_written(own: Own, prefix: str):
-    def written() -> bool:
+def _first_chunk_staged(own: Own):
+    def staged() -> bool:
         try:
-            return _legs_of(own, prefix)[0] > 0
+            return own.count(select(StagedLeg.row)) > 0
         except Exception:  # the table is locked or the schema not visible yet: not yet
             return False
-    return written
+    return staged
+
+
+def _orders_of(own: Own, prefix: str) -> int:
+    return own.count(select(Order.id).where(Order.ref.like(f"{prefix}-O%")))
 
 
 def test_a_killed_import_stays_marked_and_a_live_one_is_never_taken_for_dead(own, tmp_path):
-    """Killed in pass 2: the batch is found dead by the next import even when that import is
-    refused; a batch whose process is alive is left alone."""
+    """Killed while staging: the batch is found dead by the next import even when that import
+    is refused, and its staged rows are removed; a batch whose process is alive is left alone."""
     _import_setup(own)
     path = _legs_file(tmp_path, "K")
-    assert own.kill_after(60, "import", "legs", str(path), "--profile", "crash", until=_first_chunk_written(own, "K"))
+    assert own.kill_after(60, "import", "legs", str(path), "--profile", "crash", until=_first_chunk_staged(own))
     [(batch_id, status, *_)] = _batches(own)
     assert status == "running"                                        # what the kill leaves
+    assert own.count(select(StagedLeg.row)) > 0 and _legs_of(own, "K") == (0, 0)
     with own.context():
         with own.app.test_request_context():
             # A live import (this process holds the lock) is never reclaimed...
-            with imports._batch_lock(10_000):
+            with imports.batch_lock(10_000):
                 live = ImportBatch(id=10_000, kind="legs", source="file", status="running")
                 db.session.add(live)
                 db.session.commit()
@@ -233,6 +239,7 @@ def test_a_killed_import_stays_marked_and_a_live_one_is_never_taken_for_dead(own
             batch = db.session.get(ImportBatch, batch_id)
             assert batch.status == "failed" and batch.finished_at is not None
             assert "interrupted" in batch.notes
+            assert db.session.scalar(select(func.count()).select_from(StagedLeg)) == 0
             assert db.session.get(ImportBatch, 10_000).status == "running"
             # ...nor one started elsewhere (no lock file here) until it is a day old.
             assert imports.reclaim_interrupted(db.session.commit) == []
@@ -242,18 +249,29 @@ def test_a_killed_import_stays_marked_and_a_live_one_is_never_taken_for_dead(own
     own.check_integrity()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Pass 2 commits a chunk of WRITE_CHUNK_ROWS legs per transaction (so no transaction holds "
-    "SQLite's write lock for long, HOSTILE G3) and legs are read without looking at their batch: "
-    "the legs of a run killed in pass 2 stay visible until the file is imported again. Hiding "
-    "them needs a staging table or a visibility flag on legs (a schema change) or a single "
-    "transaction per import."))
-def test_a_leg_import_killed_in_pass_2_is_not_visible_half_written(own, tmp_path):
+def test_a_leg_import_killed_while_staging_or_moving_is_never_visible_half_written(own, tmp_path):
+    """HOSTILE A17: killed at the first staged chunk, then at moments spread over the rest of
+    the run (the last ones fall in or after the move into legs): the file's legs and orders
+    are all there or none, and a re-run leaves exactly one of each."""
     _import_setup(own)
     path = _legs_file(tmp_path, "H")
-    assert own.kill_after(60, "import", "legs", str(path), "--profile", "crash", until=_first_chunk_written(own, "H"))
+    assert own.kill_after(60, "import", "legs", str(path), "--profile", "crash", until=_first_chunk_staged(own))
     own.check_integrity()
-    assert _legs_of(own, "H")[0] in (0, LEG_ROWS)
+    assert _legs_of(own, "H")[0] == 0 and _orders_of(own, "H") == 0
+    started = time.monotonic()
+    own.run("import", "legs", str(path), "--profile", "crash", "--quiet")
+    whole = time.monotonic() - started
+    for n, fraction in enumerate((0.6, 0.9, 0.97)):
+        prefix = f"H{n}"
+        path = _legs_file(tmp_path, prefix)
+        own.kill_after(whole * fraction, "import", "legs", str(path), "--profile", "crash", "--quiet")
+        own.check_integrity()
+        legs, distinct = _legs_of(own, prefix)
+        assert legs == distinct and legs in (0, LEG_ROWS), (fraction, legs)
+        assert _orders_of(own, prefix) == (LEG_ROWS // 2 if legs else 0)
+        own.run("import", "legs", str(path), "--profile", "crash", "--quiet")
+        assert _legs_of(own, prefix) == (LEG_ROWS, LEG_ROWS) and _orders_of(own, prefix) == LEG_ROWS // 2
+        assert own.count(select(StagedLeg.row)) == 0
 
 
 # (b) A background export -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""File imports of legs: the service (checks, both passes, policies) and the command line.
+"""File imports of legs: the service (checks, staging, the move into legs, policies) and the command line.
 
 Expected values are worked out by hand: Europe/Rome is UTC+1 in winter (CET) and UTC+2 in
 summer (CEST); in 2026 the clocks jump from 02:00 to 03:00 on 29 March and fall back from
@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from app.db import db
 from app.errors import ValidationFailed
-from incidents.models import ImportBatch, ImportProfile, Leg, Order
+from incidents.models import ImportBatch, ImportProfile, Leg, Order, StagedLeg
 from incidents.services import imports
 from incidents.services.imports import ImportRejected
 
@@ -171,18 +171,54 @@ def test_importing_again_updates_the_legs_instead_of_duplicating_them(tmp_path, 
     assert updated.import_batch_id == second.id != first.id
 
 
+def test_an_order_takes_each_detail_from_the_last_row_that_gives_it(tmp_path, suppliers, make_profile, run_import):
+    header = HEADER + ["customer_ref", "order_channel", "order_value"]
+    profile = make_profile(extra=("customer_ref", "order_channel", "order_value"))
+    rows = [["L1", "O1", "hub", "CAR-1", "2026-05-04 10:00", "", "C1", "web", "10.50"],
+            ["L2", "O1", "last_mile", "CAR-1", "2026-05-05 10:00", "", "C2", "", ""],
+            ["L3", "O2", "hub", "CAR-1", "2026-05-04 10:00", "", "", "", ""]]
+    run_import(write_csv(tmp_path, rows, header=header), profile)
+    order = db.session.scalar(select(Order).where(Order.ref == "O1"))
+    assert (order.customer_ref, order.channel, order.value) == ("C2", "web", Decimal("10.50"))
+    assert db.session.scalar(select(Order.customer_ref).where(Order.ref == "O2")) is None
+    again = [["L2", "O1", "last_mile", "CAR-1", "2026-05-05 10:00", "", "", "app", ""]]
+    run_import(write_csv(tmp_path, again, header=header, name="again.csv"), profile)
+    db.session.expire_all()
+    order = db.session.scalar(select(Order).where(Order.ref == "O1"))
+    assert (order.customer_ref, order.channel, order.value) == ("C2", "app", Decimal("10.50"))
+    assert [leg.external_id for leg in order.legs] == ["L1", "L2"]
+
+
 def test_progress_reports_rows_checked_and_written(tmp_path, suppliers, make_profile, run_import, monkeypatch):
-    monkeypatch.setattr(imports, "WRITE_CHUNK_ROWS", 3)
     monkeypatch.setattr(imports, "CHECK_CHUNK_ROWS", 2)
     rows = [[f"L{n}", f"O{n}", "last_mile", "CAR-1", "2026-05-04 10:00", ""] for n in range(7)]
     checked, written, commits = [], [], []
     batch = run_import(write_csv(tmp_path, rows), make_profile(), check_progress=checked.append,
                        progress=written.append, commit=lambda: (commits.append(1), db.session.commit()))
     assert checked == [2, 4, 6, 7]
-    assert written == [3, 6, 7]
+    # The legs become visible all at once, so they are reported written once.
+    assert written == [7]
     assert batch.rows_created == 7 and leg_count() == 7
-    # Every write chunk is its own transaction: 3 chunks, the batch row, its end, and the reads.
-    assert len(commits) >= 5
+    # Every staged chunk is its own transaction: 4 chunks, the batch row, the move, the clean-up.
+    assert len(commits) >= 7
+
+
+def test_nothing_is_visible_before_the_move_and_no_staged_row_stays_after(
+        tmp_path, suppliers, make_profile, run_import, monkeypatch):
+    monkeypatch.setattr(imports, "CHECK_CHUNK_ROWS", 2)
+    rows = [[f"L{n}", f"O{n}", "last_mile", "CAR-1", "2026-05-04 10:00", ""] for n in range(5)]
+    seen = []
+
+    def look(rows_checked):
+        seen.append((rows_checked, leg_count(), db.session.scalar(select(func.count()).select_from(Order)),
+                     db.session.scalar(select(func.count()).select_from(StagedLeg)),
+                     tuple(db.session.execute(select(ImportBatch.status, ImportBatch.rows_total)).one())))
+
+    batch = run_import(write_csv(tmp_path, rows), make_profile(), check_progress=look)
+    # The page of the running import can show how far the reading is; no leg or order yet.
+    assert seen == [(2, 0, 0, 2, ("running", 2)), (4, 0, 0, 4, ("running", 4)), (5, 0, 0, 5, ("running", 5))]
+    assert batch.status == "complete" and leg_count() == 5
+    assert db.session.scalar(select(func.count()).select_from(StagedLeg)) == 0
 
 
 # Errors and the all-or-nothing policy -------------------------------------------------------
@@ -253,7 +289,7 @@ def test_order_texts_longer_than_their_columns_are_row_errors(tmp_path, supplier
 
 def test_rows_repeating_an_external_id_are_reported_and_the_last_one_wins(
         tmp_path, suppliers, make_profile, run_import, monkeypatch):
-    monkeypatch.setattr(imports, "WRITE_CHUNK_ROWS", 2)  # the repeats land in different chunks
+    monkeypatch.setattr(imports, "CHECK_CHUNK_ROWS", 2)  # the repeats land in different chunks
     rows = [
         ["L1", "O1", "last_mile", "CAR-1", "2026-05-04 10:00", "2026-05-04 11:00"],
         ["L2", "O1", "hub", "CAR-1", "2026-05-03 10:00", ""],
@@ -287,52 +323,91 @@ def test_a_file_with_more_rows_than_allowed_is_refused_before_writing(tmp_path, 
     assert leg_count() == 0 and db.session.scalar(select(func.count()).select_from(ImportBatch)) == 0
 
 
-def test_an_import_stopped_half_way_is_marked_failed_and_running_it_again_finishes_it(
+def test_an_import_stopped_half_way_writes_nothing_and_running_it_again_does_it_all(
         tmp_path, suppliers, make_profile, run_import, monkeypatch):
-    monkeypatch.setattr(imports, "WRITE_CHUNK_ROWS", 2)
+    monkeypatch.setattr(imports, "CHECK_CHUNK_ROWS", 2)
     rows = [[f"L{n}", f"O{n}", "last_mile", "CAR-1", "2026-05-04 10:00", ""] for n in range(5)]
     path = write_csv(tmp_path, rows)
     profile = make_profile()
-    real_record_legs = imports.record_legs
+    first = run_import(path, profile)
+    assert (first.rows_created, leg_count()) == (5, 0 + 5)
+    rows[0][5] = "2026-05-04 11:00"
+    path = write_csv(tmp_path, rows, name="again.csv")
+    real_write = imports._Stager.write
     calls = []
 
-    def failing_on_the_second_chunk(*args, **kwargs):
+    def failing_on_the_second_chunk(self, *args, **kwargs):
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        return real_record_legs(*args, **kwargs)
+        return real_write(self, *args, **kwargs)
 
-    monkeypatch.setattr(imports, "record_legs", failing_on_the_second_chunk)
+    monkeypatch.setattr(imports._Stager, "write", failing_on_the_second_chunk)
     with pytest.raises(RuntimeError):
         run_import(path, profile)
-    stopped = db.session.scalar(select(ImportBatch))
-    assert stopped.status == "failed" and (stopped.rows_created, stopped.rows_updated) == (2, 0)
-    assert "Stopped after 2 rows were written" in stopped.notes
-    assert leg_count() == 2
+    stopped = db.session.scalars(select(ImportBatch).order_by(ImportBatch.id)).all()[-1]
+    assert stopped.status == "failed" and (stopped.rows_created, stopped.rows_updated) == (0, 0)
+    assert "Stopped before its legs were written (an unexpected error)" in stopped.notes
+    assert leg("L0").actual_at is None and leg_count() == 5
+    assert db.session.scalar(select(func.count()).select_from(StagedLeg)) == 0
 
-    monkeypatch.setattr(imports, "record_legs", real_record_legs)
+    monkeypatch.setattr(imports._Stager, "write", real_write)
     again = run_import(path, profile)
-    assert (again.status, again.rows_created, again.rows_updated) == ("complete", 3, 2)
-    assert leg_count() == 5
+    assert (again.status, again.rows_created, again.rows_updated) == ("complete", 0, 5)
+    assert leg("L0").actual_at == dt.datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
     assert set(db.session.scalars(select(Leg.import_batch_id))) == {again.id}
 
 
-def test_a_file_rewritten_during_the_writing_pass_ends_as_failed(
+def test_a_failure_while_moving_the_rows_into_legs_writes_nothing(
         tmp_path, suppliers, make_profile, run_import, monkeypatch):
-    monkeypatch.setattr(imports, "WRITE_CHUNK_ROWS", 2)
+    rows = [[f"L{n}", f"O{n}", "last_mile", "CAR-1", "2026-05-04 10:00", ""] for n in range(5)]
+    real_move = imports.record_staged_legs
+
+    def failing_after_the_writes(batch_id):
+        real_move(batch_id)
+        assert leg_count() == 5  # written, not yet committed
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(imports, "record_staged_legs", failing_after_the_writes)
+    with pytest.raises(RuntimeError):
+        run_import(write_csv(tmp_path, rows), make_profile())
+    stopped = db.session.scalar(select(ImportBatch))
+    assert stopped.status == "failed" and "Stopped before its legs were written" in stopped.notes
+    assert leg_count() == 0 and db.session.scalar(select(func.count()).select_from(Order)) == 0
+    assert db.session.scalar(select(func.count()).select_from(StagedLeg)) == 0
+
+
+def test_a_file_rewritten_while_it_is_read_is_refused_and_nothing_is_kept(
+        tmp_path, suppliers, make_profile, run_import, monkeypatch):
+    monkeypatch.setattr(imports, "CHECK_CHUNK_ROWS", 2)
     rows = [[f"L{n}", f"O{n}", "last_mile", "CAR-1", "2026-05-04 10:00", ""] for n in range(6)]
     path = write_csv(tmp_path, rows)
 
-    def truncate_after_the_first_chunk(rows_written):
-        if rows_written == 2:
+    def truncate_after_the_first_chunk(rows_checked):
+        if rows_checked == 2:
             path.write_text(csv_text(rows[:3]))
 
     batch = None
     with pytest.raises(ImportRejected) as refused:
-        batch = run_import(path, make_profile(), progress=truncate_after_the_first_chunk)
+        batch = run_import(path, make_profile(), check_progress=truncate_after_the_first_chunk)
     assert refused.value.code == "file_changed" and batch is None
-    stopped = db.session.scalar(select(ImportBatch))
-    assert stopped.status == "failed" and "The file changed while it was being imported." in stopped.notes
+    assert leg_count() == 0 and db.session.scalar(select(func.count()).select_from(ImportBatch)) == 0
+    assert db.session.scalar(select(func.count()).select_from(StagedLeg)) == 0
+
+
+def test_the_next_import_removes_the_staged_rows_of_a_dead_run(tmp_path, suppliers, make_profile, run_import):
+    dead = ImportBatch(kind="legs", source="file", status="running",
+                       started_at=dt.datetime.now(UTC) - dt.timedelta(hours=imports.STALE_IMPORT_HOURS + 1))
+    db.session.add(dead)
+    db.session.flush()
+    db.session.add(StagedLeg(import_batch_id=dead.id, row=2, external_id="GHOST", order_ref="O-GHOST", sequence=1,
+                             stage="hub", supplier_id=suppliers[0].id, promised_at=dt.datetime(2026, 5, 4, tzinfo=UTC),
+                             promised_day=dt.date(2026, 5, 4), is_excluded=False))
+    db.session.commit()
+    batch = run_import(write_csv(tmp_path, VALID_ROWS), make_profile())
+    assert batch.status == "complete" and leg_count() == 4 and leg("GHOST") is None
+    assert db.session.get(ImportBatch, dead.id).status == "failed"
+    assert db.session.scalar(select(func.count()).select_from(StagedLeg)) == 0
 
 
 # Columns, profiles --------------------------------------------------------------------------

@@ -113,6 +113,18 @@ def test_reimport_creates_nothing_and_counts_already_recorded(tmp_path, order):
     assert incident_count() == 3 and by_external_id("T-1").description == "Il pacco è in ritardo"
 
 
+def test_an_incident_import_whose_process_died_is_marked_failed_by_the_next_one(tmp_path, order):
+    dead = ImportBatch(kind="incidents", source="file", status="running",
+                       started_at=dt.datetime.now(UTC) - dt.timedelta(hours=imports.STALE_IMPORT_HOURS + 1))
+    db.session.add(dead)
+    db.session.commit()
+    batch = run_import(write_csv(tmp_path, VALID_ROWS))
+    assert batch.status == "complete"
+    dead = db.session.get(ImportBatch, dead.id)
+    assert dead.status == "failed" and dead.finished_at is not None
+    assert "tickets already recorded are not duplicated" in dead.notes
+
+
 def test_a_repeated_ticket_warns_and_the_last_row_wins(tmp_path, order):
     rows = VALID_ROWS + [["T-1", "", "lost_parcel", "chat", "", "Seconda versione", "2026-01-16 10:00"]]
     batch = run_import(write_csv(tmp_path, rows))

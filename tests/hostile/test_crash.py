@@ -96,7 +96,8 @@ class Own:
                 break
             time.sleep(0.02)
         alive = process.poll() is None
-        os.kill(process.pid, signal.SIGKILL)
+        # Popen.kill sends SIGKILL, and nothing if the process has ended (and been reaped) meanwhile.
+        process.kill()
         process.communicate(timeout=30)
         return alive
 

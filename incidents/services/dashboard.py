@@ -31,7 +31,9 @@ incidents **received** in the span: reported_day (the company-zone day of report
   counted whole in the KPIs.
 
 Rates and means are None ("no data") when nothing was received or measured, never 0.
-Every figure is aggregated in SQL; the number of queries does not depend on the data.
+Every figure is aggregated in SQL (the totals, categories, channels and trend as one grouped
+statement whose few rows are added up exactly in Python); the number of queries does not
+depend on the data.
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ from app.db import db
 from app.i18n import company_zone
 from incidents.models import Incident, IncidentCategory, Interaction, InteractionDirection
 from suppliers.models import Supplier
-from suppliers.services.measurement import Period, _current_shares, periods_between
+from suppliers.services.measurement import Period, _current_shares, current_shares_select, periods_between
 
 #: Spans up to this many days trend by week; longer ones by month.
 WEEKLY_TREND_DAYS = 62
@@ -231,6 +233,23 @@ def _figures(row, *, weighted: bool) -> Figures:
     )
 
 
+def _add_up(rows) -> tuple:
+    """Column by column sums of rows of figure columns (NULL as 0); zeros when there are none."""
+    sums = [0] * 10
+    for row in rows:
+        for i, value in enumerate(row):
+            sums[i] += value or 0
+    return tuple(sums)
+
+
+def _sum_by(groups, key) -> dict:
+    """{key(group): summed figure columns} over the (category id, code, channel, period, *figures) groups."""
+    keyed: dict = {}
+    for group in groups:
+        keyed.setdefault(key(group), []).append(group[4:])
+    return {k: _add_up(rows) for k, rows in keyed.items()}
+
+
 def trend_periods(first: dt.date, last: dt.date) -> tuple[str, list[Period]]:
     """Months of the span, or weeks (clipped to the span) when it is at most WEEKLY_TREND_DAYS."""
     if (last - first).days + 1 <= WEEKLY_TREND_DAYS:
@@ -265,8 +284,16 @@ def service_dashboard(first: dt.date, last: dt.date, *, supplier_id: int | None 
     where = _conditions(first, last, supplier_id, category_id, channel)
     one = literal(1)
 
-    # 1. Totals.
-    totals = _figures(db.session.execute(select(*_figure_columns(one)).where(*where)).one(), weighted=False)
+    # 1. Totals, 4. trend, 5. by category and 6. by channel: one pass over the incidents
+    # grouped by category, channel and trend period. Every figure column is a sum of whole
+    # numbers (each incident weighs 1), so adding the groups up in Python is exact.
+    window, periods = trend_periods(first, last)
+    index = case(*[(Incident.reported_day <= p.end, literal(i)) for i, p in enumerate(periods)], else_=literal(-1))
+    groups = db.session.execute(
+        select(IncidentCategory.id, IncidentCategory.code, Incident.channel, index, *_figure_columns(one))
+        .join(IncidentCategory, IncidentCategory.id == Incident.category_id).where(*where)
+        .group_by(IncidentCategory.id, IncidentCategory.code, Incident.channel, index)).all()
+    totals = _figures(_add_up(g[4:] for g in groups), weighted=False)
 
     # 2. Interactions: by channel and direction, with the hours to each outbound one.
     outbound = Interaction.direction == InteractionDirection.OUTBOUND.value
@@ -287,28 +314,19 @@ def service_dashboard(first: dt.date, last: dt.date, *, supplier_id: int | None 
             Incident.reported_day <= last,
             or_(Incident.resolved_at.is_(None), Incident.resolved_at >= _end_instant(last)))) or 0
 
-    # 4. Trend.
-    window, periods = trend_periods(first, last)
-    index = case(*[(Incident.reported_day <= p.end, literal(i)) for i, p in enumerate(periods)], else_=literal(-1))
-    counts = dict(db.session.execute(select(index, func.count()).where(*where).group_by(index)).all())
-    trend = [TrendPoint(p.key, p.start, p.end, int(counts.get(i, 0))) for i, p in enumerate(periods)]
-
-    # 5. By category and 6. by channel.
-    by_category = [
-        BreakdownRow(code, cid, None, _figures(values, weighted=False))
-        for cid, code, *values in db.session.execute(
-            select(IncidentCategory.id, IncidentCategory.code, *_figure_columns(one))
-            .join(IncidentCategory, IncidentCategory.id == Incident.category_id).where(*where)
-            .group_by(IncidentCategory.id, IncidentCategory.code))]
+    counts = _sum_by(groups, lambda g: g[3])
+    trend = [TrendPoint(p.key, p.start, p.end, int(counts[i][0]) if i in counts else 0)
+             for i, p in enumerate(periods)]
+    by_category = [BreakdownRow(code, cid, None, _figures(values, weighted=False))
+                   for (cid, code), values in _sum_by(groups, lambda g: (g[0], g[1])).items()]
     by_category.sort(key=lambda r: (-r.figures.received, r.key))
-    by_channel = [
-        BreakdownRow(ch, None, None, _figures(values, weighted=False))
-        for ch, *values in db.session.execute(
-            select(Incident.channel, *_figure_columns(one)).where(*where).group_by(Incident.channel))]
+    by_channel = [BreakdownRow(ch, None, None, _figures(values, weighted=False))
+                  for ch, values in _sum_by(groups, lambda g: g[2]).items()]
     by_channel.sort(key=lambda r: (-r.figures.received, r.key))
 
-    # 7. By supplier: each supplier's current share, and the remainder nobody carries.
-    shares = _current_shares()
+    # 7. By supplier: each supplier's current share, and the remainder nobody carries. A CTE
+    # read twice, which PostgreSQL computes once for both branches.
+    shares = current_shares_select().cte("current_shares")
     carried = (select(Incident.id.label("incident_id"), func.coalesce(func.sum(shares.c.share), 0).label("carried"))
                .select_from(Incident).outerjoin(shares, shares.c.incident_id == Incident.id)
                .where(*where).group_by(Incident.id).subquery())
@@ -341,8 +359,8 @@ def service_dashboard(first: dt.date, last: dt.date, *, supplier_id: int | None 
 
 def _measure_slas(dashboard: Dashboard, now: dt.datetime | None) -> None:
     """SLA attainment of the filtered supplier, or of the SLA_SUPPLIERS with the most volume.
-    Costs a few queries per supplier and SLA, bounded by SLA_SUPPLIERS, not by incidents."""
-    from suppliers.services.measurement import supplier_results
+    One statement or two per SLA series for all those suppliers together, not per supplier."""
+    from suppliers.services.measurement import suppliers_results
     from suppliers.services.scorecards import ATTAINED, JUDGED
 
     if dashboard.supplier_id is not None:
@@ -351,18 +369,19 @@ def _measure_slas(dashboard: Dashboard, now: dt.datetime | None) -> None:
         ids = [r.id for r in dashboard.by_supplier if r.id is not None][:SLA_SUPPLIERS]
     if not ids:
         return
-    suppliers = {s.id: s for s in db.session.scalars(select(Supplier).where(Supplier.id.in_(ids)))}
+    found = {s.id: s for s in db.session.scalars(select(Supplier).where(Supplier.id.in_(ids)))}
+    suppliers = [found[i] for i in ids if i in found]
+    judged: dict[int, list[int]] = {s.id: [0, 0] for s in suppliers}  # supplier id: [judged, attained]
+    for result in suppliers_results(suppliers, dashboard.first, dashboard.last, now=now):
+        if result.status in JUDGED:
+            judged[result.supplier_id][0] += 1
+            judged[result.supplier_id][1] += result.status in ATTAINED
     rows = {r.id: r for r in dashboard.by_supplier}
-    for supplier_id in ids:
-        supplier = suppliers.get(supplier_id)
-        if supplier is None:
-            continue
-        judged = [r for r in supplier_results(supplier, dashboard.first, dashboard.last, now=now)
-                  if r.status in JUDGED]
-        attained = sum(1 for r in judged if r.status in ATTAINED)
-        dashboard.sla_supplier_ids.append(supplier_id)
-        dashboard.sla_periods_judged += len(judged)
+    for supplier in suppliers:
+        count, attained = judged[supplier.id]
+        dashboard.sla_supplier_ids.append(supplier.id)
+        dashboard.sla_periods_judged += count
         dashboard.sla_periods_attained += attained
-        if supplier_id in rows:
-            rows[supplier_id].sla_periods_judged = len(judged)
-            rows[supplier_id].sla_attainment = _ratio(attained, len(judged))
+        if supplier.id in rows:
+            rows[supplier.id].sla_periods_judged = count
+            rows[supplier.id].sla_attainment = _ratio(attained, count)

@@ -299,14 +299,24 @@ def _aggregate(metric: str, versions, supplier_ids, periods, now, zone):
 
 def _current_shares():
     """(incident id, supplier id, share) of every incident's latest attribution decision."""
-    latest = (select(AttributionDecision.incident_id, func.max(AttributionDecision.revision).label("revision"))
-              .group_by(AttributionDecision.incident_id).subquery())
+    return current_shares_select().subquery()
+
+
+def current_shares_select():
+    """The statement behind `_current_shares`, for a caller that wants it as a CTE.
+
+    "Latest" is "no later revision exists": an anti-join on the (incident, revision) index
+    that the planner can start from the shares it needs (one supplier's, one span's), where a
+    MAX(revision) per incident would first group every decision ever made.
+    """
+    later = aliased(AttributionDecision)
+    superseded = (select(literal(1)).select_from(later)
+                  .where(later.incident_id == AttributionDecision.incident_id,
+                         later.revision > AttributionDecision.revision)
+                  .exists())
     return (select(AttributionDecision.incident_id, AttributionShare.supplier_id, AttributionShare.share)
             .join(AttributionShare, AttributionShare.decision_id == AttributionDecision.id)
-            .join(latest, and_(latest.c.incident_id == AttributionDecision.incident_id,
-                               latest.c.revision == AttributionDecision.revision))
-            .where(AttributionShare.supplier_id.is_not(None))
-            .subquery())
+            .where(AttributionShare.supplier_id.is_not(None), ~superseded))
 
 
 def _incident_totals(metric: str, versions, supplier_ids, periods) -> dict[tuple[int, int], list]:
@@ -421,12 +431,23 @@ def measure_series(versions: list[ServiceStandard], supplier_ids: list[int], per
 
 def supplier_results(supplier, first: dt.date, last: dt.date, now: dt.datetime | None = None) -> list[SlaResult]:
     """Every SLA that applies to the supplier, measured over the periods of [first, last]."""
+    return suppliers_results([supplier], first, last, now)
+
+
+def suppliers_results(suppliers, first: dt.date, last: dt.date,
+                      now: dt.datetime | None = None) -> list[SlaResult]:
+    """`supplier_results` of several suppliers, each SLA series measured once for all the
+    suppliers it applies to (one statement per series, not one per series and supplier)."""
     from suppliers.services.standards import series_for_supplier
 
+    now = now or utcnow()
+    plan: dict[int, tuple[list[ServiceStandard], list[int]]] = {}
+    for supplier in suppliers:
+        for versions in series_for_supplier(supplier):
+            if METRICS[versions[0].metric].is_available:
+                plan.setdefault(versions[0].series_id, (versions, []))[1].append(supplier.id)
     results = []
-    for versions in series_for_supplier(supplier):
-        if not METRICS[versions[0].metric].is_available:
-            continue
+    for versions, supplier_ids in plan.values():
         periods = periods_between(versions[0].window, first, last)
-        results.extend(measure_series(versions, [supplier.id], periods, now))
+        results.extend(measure_series(versions, supplier_ids, periods, now))
     return results

@@ -164,6 +164,53 @@ def test_sla_attainment_counts_the_periods_that_met_their_target(world):
     assert d.sla_attainment == Decimal("0.5000")
 
 
+def test_sla_attainment_of_several_suppliers_is_each_ones_own(world):
+    """Measured together (one statement per SLA series), each supplier's row has the attainment
+    a dashboard filtered on that supplier alone gives."""
+    from tests.suppliers.test_incident_metrics import sla
+
+    carrier, seller = world
+    now = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+    # Carrier: first response 2.67 h ≤ 4 → met; CSAT 3.33 < 3.5 → breached (1 of 2).
+    sla(carrier, name="b", metric="first_response_hours", comparator="lte", target="4")
+    sla(carrier, name="d", metric="csat_avg", comparator="gte", target="3.5")
+    # Seller: first response (0.5×4 + 0.75×1) / 1.25 = 2.2 h ≤ 4 → met (1 of 1).
+    sla(seller, name="b", metric="first_response_hours", comparator="lte", target="4")
+    d = service_dashboard(*MARCH, now=now)
+    rows = {r.key: r for r in d.by_supplier}
+    assert (rows["CAR-1"].sla_periods_judged, rows["CAR-1"].sla_attainment) == (2, Decimal("0.5000"))
+    assert (rows["SEL-1"].sla_periods_judged, rows["SEL-1"].sla_attainment) == (1, Decimal("1.0000"))
+    assert (d.sla_periods_attained, d.sla_periods_judged) == (2, 3)
+    assert sorted(d.sla_supplier_ids) == sorted([carrier.id, seller.id])
+    for supplier, row in ((carrier, rows["CAR-1"]), (seller, rows["SEL-1"])):
+        alone = service_dashboard(*MARCH, supplier_id=supplier.id, now=now)
+        assert (alone.sla_periods_judged, alone.sla_attainment) == (row.sla_periods_judged, row.sla_attainment)
+
+
+def test_measuring_slas_costs_queries_per_supplier_not_per_supplier_and_sla(app, world, make_supplier):
+    """Each supplier measured costs one query (its SLAs); the SLAs they share are measured once."""
+    from suppliers.services.standards import create_standard
+
+    carrier, seller = world
+    now = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+    for metric, comparator in (("first_response_hours", "lte"), ("csat_avg", "gte"), ("resolution_hours", "lte")):
+        create_standard({"name": metric, "metric": metric, "comparator": comparator, "target": "3",
+                         "window": "month", "min_sample": 1, "valid_from": dt.date(2026, 1, 1)},
+                        None, chain_role="carrier")
+    db.session.commit()
+    with count_queries(app) as one:
+        service_dashboard(*MARCH, now=now)
+    others = [make_supplier(code=f"CAR-{n}", chain_roles=["carrier"]) for n in range(2, 6)]
+    for other in others:
+        incident("2026-03-11", shares=[(other, "1")])
+    db.session.commit()
+    with count_queries(app) as five:
+        d = service_dashboard(*MARCH, now=now)
+    assert set(d.sla_supplier_ids) >= {carrier.id, *(o.id for o in others)}
+    # Four more suppliers: four more look-ups of their SLAs, and no more measuring statements.
+    assert len(five) - len(one) == 4
+
+
 def test_the_dashboard_issues_a_bounded_number_of_queries(app, world):
     with count_queries(app) as few:
         service_dashboard(*MARCH, measure_slas=False)

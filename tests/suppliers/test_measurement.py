@@ -116,6 +116,32 @@ def test_mean_and_p95_delay(make_supplier):
     assert got[("p95_delay_hours", "2026-03")].status == "met"
 
 
+def test_suppliers_measured_together_get_each_their_own_results(make_supplier):
+    """suppliers_results measures a shared SLA once for all its suppliers; every supplier still
+    gets exactly what supplier_results gives it alone, percentile included."""
+    fast = make_supplier(code="LM-61", chain_roles=["last_mile"])
+    slow = make_supplier(code="LM-62", chain_roles=["last_mile"])
+    promise = at("2026-03-05")
+    record(fast, [leg(fast, promise, promise + dt.timedelta(hours=h)) for h in (0, 1, 2)])
+    record(slow, [leg(slow, promise, promise + dt.timedelta(hours=h)) for h in (1, 10, 30, 50)])
+    sla(role="last_mile", name="p95", metric="p95_delay_hours", comparator="lte", target="20")
+    sla(role="last_mile", name="late", metric="mean_delay_hours", comparator="lte", target="20")
+    sla(slow, name="own", metric="lost_rate", comparator="lte", target="0.1")
+    together = measurement.suppliers_results([fast, slow], dt.date(2026, 3, 1), dt.date(2026, 3, 31), now=NOW)
+    got = {(r.supplier_id, r.metric): (r.value, r.sample_size, r.status) for r in together}
+    # Nearest rank ⌈0.95 × 3⌉ = 3rd of (0, 1, 2) = 2 h; ⌈0.95 × 4⌉ = 4th of (1, 10, 30, 50) = 50 h.
+    assert got[(fast.id, "p95_delay_hours")] == (Decimal("2.00"), 3, "met")
+    assert got[(slow.id, "p95_delay_hours")] == (Decimal("50.00"), 4, "breached")
+    assert got[(fast.id, "mean_delay_hours")] == (Decimal("1.00"), 3, "met")      # (0 + 1 + 2) / 3
+    assert got[(slow.id, "mean_delay_hours")] == (Decimal("22.75"), 4, "breached")  # 91 / 4
+    assert got[(slow.id, "lost_rate")] == (Decimal("0"), 4, "met")
+    assert (fast.id, "lost_rate") not in got                                       # slow's own SLA only
+    for supplier in (fast, slow):
+        alone = measurement.supplier_results(supplier, dt.date(2026, 3, 1), dt.date(2026, 3, 31), now=NOW)
+        assert sorted((r.metric, r.value, r.sample_size, r.status) for r in alone) == sorted(
+            (r.metric, r.value, r.sample_size, r.status) for r in together if r.supplier_id == supplier.id)
+
+
 def test_lost_damage_and_first_attempt_rates(make_supplier):
     courier = make_supplier(code="LM-7")
     p = at("2026-03-05")

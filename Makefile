@@ -8,7 +8,7 @@ FLASK := $(BIN)/flask --app app
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run olist test translations compile-translations report-images clean
+.PHONY: run olist test translations compile-translations report-images clean load bench bench-quick
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,26 @@ report-images: $(VENV)/.requirements compile-translations
 	done
 	rm -rf $(REPORTS_TMP)
 	@ls docs/reports
+
+# Bounded load test: 50 users for 5 minutes on PostgreSQL with gunicorn and the scheduler, on
+# 127.0.0.1; fails on any 5xx, dropped connection or lost incident (bench/load.py).
+# LOAD_ARGS="--short" tries it for 30 seconds; LOAD_DATABASE_URL names the (dropped!) database.
+LOAD_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/catena_load
+load: $(VENV)/.requirements compile-translations
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m bench.load --database-url $(LOAD_DATABASE_URL) $(LOAD_ARGS)
+
+# Benchmarks (bench/README.md): generate the data set on SQLite and on PostgreSQL (database
+# `bench` on 127.0.0.1, dropped and made again), run every bench/ops operation beside its
+# ceiling, write bench/results/*.json and bench/RESULTS.md. Full size: 10 million legs and
+# 1 million incidents; `make bench QUICK=1` (or `make bench-quick`) runs the quick size.
+BENCH_ARGS ?=
+bench: $(VENV)/.requirements compile-translations
+	$(BIN)/pip install --quiet -r bench/requirements.txt
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick,) $(BENCH_ARGS)
+
+bench-quick:
+	$(MAKE) bench QUICK=1
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -314,13 +314,19 @@ def _issue_with(courier, factories, make_audit, legs, on_time, late):
     return audit
 
 
+def _qualified_courier(factories, make_carrier, sla):
+    """A courier qualified through the carrier questionnaire, with a 95 % on-time SLA."""
+    manager = factories.user("quality_manager")
+    questionnaire = build_questionnaire(manager)
+    courier = make_carrier()
+    qualify(questionnaire, courier, manager, decided_on=dt.date.today())
+    sla(courier, target="0.95")
+    return courier, questionnaire
+
+
 def test_a_major_nonconformity_sends_the_requalification_questionnaire(
         make_carrier, sla, legs, make_audit, factories):
-    manager = factories.user("quality_manager")
-    carrier_questionnaire = build_questionnaire(manager)
-    courier = make_carrier()
-    qualify(carrier_questionnaire, courier, manager, decided_on=dt.date.today())
-    sla(courier, target="0.95")
+    courier, carrier_questionnaire = _qualified_courier(factories, make_carrier, sla)
     # 17 of 20 on time = 0.85, below 0.95 × (1 − 10 %) = 0.855: a major nonconformity.
     audit = _issue_with(courier, factories, make_audit, legs, on_time=17, late=3)
 
@@ -333,11 +339,7 @@ def test_a_major_nonconformity_sends_the_requalification_questionnaire(
 
 def test_a_minor_nonconformity_leaves_the_qualification_alone(
         make_carrier, sla, legs, make_audit, factories):
-    manager = factories.user("quality_manager")
-    carrier_questionnaire = build_questionnaire(manager)
-    courier = make_carrier()
-    qualify(carrier_questionnaire, courier, manager, decided_on=dt.date.today())
-    sla(courier, target="0.95")
+    courier, carrier_questionnaire = _qualified_courier(factories, make_carrier, sla)
     # 18 of 20 = 0.90: breached, but within the margin (≥ 0.855): minor.
     audit = _issue_with(courier, factories, make_audit, legs, on_time=18, late=2)
 

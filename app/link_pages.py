@@ -8,6 +8,7 @@ every such page does whatever it shows.
   exist. Side effect, on purpose: these rows are failures from the client's address, so an
   address guessing links also meets the log-in's per-address throttle. The page then renders in
   the language the visitor chose, else the record's.
+- `gone_page(...)`: the 410 page of a link that can change nothing any more.
 - `protect(bp, endpoints)`: the secret is in the URL, so those responses are never passed on as
   a referrer, never cached, never indexed.
 
@@ -21,7 +22,7 @@ import functools
 import logging
 from collections.abc import Callable
 
-from flask import abort, current_app, request, session
+from flask import abort, current_app, render_template, request, session
 from flask_babel import force_locale
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -98,6 +99,12 @@ def link_view(lookup: Callable[[str], object | None], *, marker: str, what: str)
         return wrapper
 
     return decorator
+
+
+def gone_page(explanation: str, contact_name: str | None, contact_email: str | None):
+    """410: say what happened to the link and whom to contact; show nothing of its record."""
+    return render_template("links/gone.html", explanation=explanation, company=current_app.config["CATENA_COMPANY_NAME"],
+                           contact_name=contact_name, contact_email=contact_email), 410
 
 
 def protect(blueprint, endpoints: frozenset[str]) -> None:

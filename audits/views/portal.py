@@ -61,8 +61,8 @@ def _contact(action: CorrectiveAction) -> tuple[str | None, str | None]:
 
 def _gone(action: CorrectiveAction):
     contact_name, contact_email = _contact(action)
-    return render_template("audits/portal/gone.html", company=current_app.config["CATENA_COMPANY_NAME"],
-                           contact_name=contact_name, contact_email=contact_email), 410
+    return link_pages.gone_page(_('The corrective action link has expired, was withdrawn, or the action is closed.'),
+                                contact_name, contact_email)
 
 
 def _page(action: CorrectiveAction, token: str, status: int = 200, *, errors: dict | None = None, message=None,

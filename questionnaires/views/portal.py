@@ -160,8 +160,7 @@ def _common(assignment: Assignment, token: str) -> dict:
 def _gone(assignment: Assignment):
     """410: the link can change nothing; say whom to contact, show nothing of the questionnaire."""
     contact_name, contact_email = _contact(assignment)
-    return render_template("questionnaires/portal/gone.html", company=current_app.config["CATENA_COMPANY_NAME"],
-                           contact_name=contact_name, contact_email=contact_email), 410
+    return link_pages.gone_page(_('The questionnaire link has expired or was withdrawn.'), contact_name, contact_email)
 
 
 def _answers_page(assignment: Assignment, token: str, status: int = 200, *, already: bool = False):

@@ -892,6 +892,7 @@ def generate(database_url: str, size: Size | str, seed: int = 2026, *, instance_
 
     from app.config import normalise_database_url
     from app.db import db
+    from incidents.services.share_stats import rebuild_share_stats
     from incidents.services.stats import rebuild_day_stats
 
     size = SIZES[size] if isinstance(size, str) else size
@@ -925,6 +926,10 @@ def generate(database_url: str, size: Size | str, seed: int = 2026, *, instance_
         rebuild_day_stats()
         db.session.commit()
         timings["day_stats_s"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        rebuild_share_stats()
+        db.session.commit()
+        timings["share_stats_s"] = time.perf_counter() - mark
         mark = time.perf_counter()
         counts.update(_write_audits(seed, size))
         db.session.commit()

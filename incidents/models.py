@@ -272,6 +272,53 @@ class LegDayStat(db.Model):
     on_time_2880: Mapped[int] = mapped_column(Integer)
 
 
+#: Width in seconds of a delay bucket in `LegDelayMonthStat`. Delays are reported in hours to
+#: two places, rounded half up: every delay from 18·b to 18·b + 17 seconds shows as the same
+#: value (⌊(b + 1) / 2⌋ / 100 h), so counts per 18-second bucket give exactly the percentile
+#: a sort of the legs would, as it is shown and judged.
+DELAY_BUCKET_SECONDS = 18
+
+
+class LegDelayMonthStat(db.Model):
+    """How many of one supplier's legs of one stage, promised in one month (company time
+    zone), ended with each delay: the histogram a percentile is read from.
+
+    Legs with an actual time only, cancelled legs never; delays of early or on-time legs are
+    0. Kept by `incidents.services.stats` with the daily statistics, in the same transaction.
+    """
+
+    __tablename__ = "leg_delay_month_stats"
+
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), primary_key=True)
+    stage: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: The first day of the month.
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    is_excluded: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    #: max(delay, 0) // DELAY_BUCKET_SECONDS.
+    delay_bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    legs: Mapped[int] = mapped_column(Integer)
+
+
+class IncidentShareDayStat(db.Model):
+    """What one supplier carries of the incidents reported on one day (company time zone):
+    the count and the sum of its shares in each incident's current attribution.
+
+    Kept exact by `incidents.services.share_stats` whenever a decision is recorded, so that
+    "incidents per 1,000 legs" over a year reads a few hundred rows per supplier instead of
+    finding the latest decision of every incident. Shares are summed in millionths (the
+    shares' own precision) as integers: exact on both engines, where SQLite would add floats.
+    """
+
+    __tablename__ = "incident_share_day_stats"
+
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    #: Shares naming the supplier (one incident may name it for two of its legs).
+    shares_count: Mapped[int] = mapped_column(Integer)
+    #: Their sum × 1,000,000.
+    shares_millionths: Mapped[int] = mapped_column(BigInteger)
+
+
 
 # Customer incidents ----------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ from incidents.models import (
     LegStage,
     Order,
 )
+from incidents.services.share_stats import record_decision_shares
 from suppliers.models import Supplier
 
 #: Shares are fractions with this many decimals (the column is Numeric(7, 6)).
@@ -452,6 +453,7 @@ def decide(incident: Incident, parties: list[dict], actor, note: str | None = No
     except IntegrityError:
         # Two people deciding at the same moment: the unique (incident, revision) index stops one.
         raise Conflict(_l("Someone else recorded a decision at the same time; reload and decide again.")) from None
+    record_decision_shares(incident, decision.revision, previous or None)
     db.session.expire(incident, ["decisions"])
     return decision
 

@@ -49,7 +49,8 @@ from app.db import db
 from app.i18n import company_zone
 from incidents.models import Incident, IncidentCategory, Interaction, InteractionDirection
 from suppliers.models import Supplier
-from suppliers.services.measurement import Period, _current_shares, current_shares_select, periods_between
+from incidents.services.share_stats import current_shares_select
+from suppliers.services.measurement import Period, _current_shares, periods_between
 
 #: Spans up to this many days trend by week; longer ones by month.
 WEEKLY_TREND_DAYS = 62

@@ -10,25 +10,20 @@ only zeros and is deleted, as a rebuild would have no row for it. On PostgreSQL 
 of legs take turns (`lock_leg_writers`), so that two deltas never read the same old values.
 The statistics are therefore always exactly what a GROUP BY over the legs would give
 (tests/incidents/test_stats_property.py checks it after random sequences of writes).
-`refresh_day_stats` recomputes given keys from the legs, `rebuild_day_stats` everything
-(after a bulk load that bypassed the services).
+`rebuild_day_stats` recomputes everything (after a bulk load that bypassed the services).
+
+The same writes keep the monthly delay histograms (`LegDelayMonthStat`) that percentile SLAs
+read: legs per supplier, stage, month and 18-second delay bucket, by the same deltas.
 """
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterable
-
 from sqlalchemy import (
-    Column,
     Date,
     Integer,
-    MetaData,
-    String,
-    Table,
     and_,
     case,
+    cast,
     delete,
-    exists,
     func,
     insert,
     literal_column,
@@ -36,15 +31,19 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from app.db import db
-from incidents.models import TOLERANCE_CHOICES, Leg, LegDayStat, LegOutcome, StagedLeg
-
-StatKey = tuple[int, str, dt.date]
-
+from incidents.models import (
+    DELAY_BUCKET_SECONDS,
+    TOLERANCE_CHOICES,
+    Leg,
+    LegDayStat,
+    LegDelayMonthStat,
+    LegOutcome,
+    StagedLeg,
+)
 
 #: PostgreSQL advisory lock key that serialises the transactions writing legs ("LEGS").
 _LEG_WRITERS_LOCK = 0x4C454753
@@ -99,39 +98,13 @@ def _insert_from_legs(*conditions) -> None:
     db.session.execute(insert(LegDayStat).from_select(target, select_stmt))
 
 
-#: The keys a write touched, in a temporary table of the connection: two set-based statements
-#: then refresh any number of keys.
-_touched_keys = Table(
-    "touched_stat_keys", MetaData(),
-    Column("supplier_id", Integer, nullable=False),
-    Column("stage", String(32), nullable=False),
-    Column("day", Date, nullable=False),
-    prefixes=["TEMPORARY"],
-)
-
-
-def refresh_day_stats(keys: Iterable[StatKey]) -> None:
-    """Recompute the statistics of the given (supplier id, stage, day) keys from the legs."""
-    keys = set(keys)
-    if not keys:
-        return
-    connection = db.session.connection()
-    _touched_keys.create(connection, checkfirst=True)
-    connection.execute(delete(_touched_keys))
-    connection.execute(insert(_touched_keys), [{"supplier_id": s, "stage": st, "day": d} for s, st, d in keys])
-    k = _touched_keys.c
-    db.session.execute(delete(LegDayStat).where(exists().where(
-        k.supplier_id == LegDayStat.supplier_id, k.stage == LegDayStat.stage, k.day == LegDayStat.day)))
-    _insert_from_legs(exists().where(k.supplier_id == Leg.supplier_id, k.stage == Leg.stage,
-                                     k.day == Leg.promised_day))
-    connection.execute(delete(_touched_keys))
-    db.session.flush()
-
-
 def rebuild_day_stats() -> None:
-    """Recompute every statistic (after a bulk load written around `record_legs`)."""
+    """Recompute every statistic, daily counts and monthly delays (after a bulk load written
+    around `record_legs`)."""
     db.session.execute(delete(LegDayStat))
     _insert_from_legs(literal_column("1") == 1)
+    db.session.execute(delete(LegDelayMonthStat))
+    _upsert_delays(literal_column("1") == 1, +1)
     db.session.flush()
 
 
@@ -171,13 +144,17 @@ def _add(rows: list[dict], sign: int) -> None:
 def subtract_legs(leg_ids: list[int]) -> None:
     """Take the given legs, as stored now, out of the statistics (before they change)."""
     for start in range(0, len(leg_ids), 500):
-        _add(_legs_aggregated(Leg.id.in_(leg_ids[start:start + 500])), -1)
+        chunk = Leg.id.in_(leg_ids[start:start + 500])
+        _add(_legs_aggregated(chunk), -1)
+        _subtract_delays(chunk)
 
 
 def add_legs(external_ids: list[str], supplier_ids: set[int]) -> None:
     """Count the given legs, as stored now, into the statistics (after they were written)."""
     for start in range(0, len(external_ids), 500):
-        _add(_legs_aggregated(Leg.external_id.in_(external_ids[start:start + 500])), +1)
+        chunk = Leg.external_id.in_(external_ids[start:start + 500])
+        _add(_legs_aggregated(chunk), +1)
+        _upsert_delays(chunk, +1)
     # Keys whose legs all moved away or were cancelled hold only zeros: a rebuild has no row.
     ids = sorted(supplier_ids)
     for start in range(0, len(ids), 500):
@@ -212,12 +189,14 @@ def subtract_legs_where(condition) -> None:
     old_keys = select(Leg.supplier_id, Leg.stage, Leg.promised_day).where(condition)
     db.session.execute(delete(LegDayStat).where(
         LegDayStat.legs == 0, tuple_(LegDayStat.supplier_id, LegDayStat.stage, LegDayStat.day).in_(old_keys)))
+    _subtract_delays(condition)
 
 
 def add_legs_where(condition) -> None:
     """Count the legs matching `condition`, as stored now, into the statistics (after they
     were written)."""
     _upsert_aggregates(condition, +1)
+    _upsert_delays(condition, +1)
 
 
 def add_staged_legs(batch_id: int) -> None:
@@ -225,3 +204,54 @@ def add_staged_legs(batch_id: int) -> None:
     written as, read from the staging table (a range of its primary key) rather than found
     again among all the legs."""
     _upsert_aggregates(StagedLeg.import_batch_id == batch_id, +1, source=StagedLeg)
+    _upsert_delays(StagedLeg.import_batch_id == batch_id, +1, source=StagedLeg)
+
+
+# Monthly delay histograms --------------------------------------------------------------------
+#
+# Constants are written into the SQL rather than bound: PostgreSQL only accepts a grouped
+# expression in the select list if it is the GROUP BY's own, parameters included.
+
+def month_of(day):
+    """The first day of the month of a date column, in SQL."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return cast(func.date_trunc(literal_column("'month'"), day), Date)
+    return func.date(day, literal_column("'start of month'"))
+
+
+def delay_bucket(source=Leg):
+    """max(delay, 0) // DELAY_BUCKET_SECONDS of a leg, in SQL."""
+    width = literal_column(str(DELAY_BUCKET_SECONDS), Integer)
+    return case((source.delay_seconds > literal_column("0"), source.delay_seconds // width),
+                else_=literal_column("0"))
+
+
+_DELAY_KEY = ("supplier_id", "stage", "month", "is_excluded", "delay_bucket")
+
+
+def _upsert_delays(condition, sign: int, source=Leg) -> None:
+    """Add (`sign` +1) or subtract (-1) the `source` rows matching `condition` to the monthly
+    delay histograms, in one INSERT … SELECT … ON CONFLICT DO UPDATE."""
+    month, bucket = month_of(source.promised_day), delay_bucket(source)
+    select_stmt = (
+        select(source.supplier_id, source.stage, month, source.is_excluded, bucket,
+               func.count() * literal_column(str(sign)))
+        .where(or_(source.outcome.is_(None), source.outcome != LegOutcome.CANCELLED.value),
+               source.actual_at.is_not(None), condition)
+        .group_by(source.supplier_id, source.stage, month, source.is_excluded, bucket)
+    )
+    dialect = db.session.get_bind().dialect.name
+    upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(LegDelayMonthStat)
+    upsert = upsert.from_select([*_DELAY_KEY, "legs"], select_stmt)
+    db.session.execute(upsert.on_conflict_do_update(
+        index_elements=list(_DELAY_KEY), set_={"legs": LegDelayMonthStat.legs + upsert.excluded.legs}))
+
+
+def _subtract_delays(condition) -> None:
+    """Take the legs matching `condition` out of the delay histograms and delete the buckets
+    left empty (a rebuild has no row for them)."""
+    _upsert_delays(condition, -1)
+    stat = LegDelayMonthStat
+    old_months = select(Leg.supplier_id, Leg.stage, month_of(Leg.promised_day)).where(condition)
+    db.session.execute(delete(stat).where(stat.legs == 0,
+                                          tuple_(stat.supplier_id, stat.stage, stat.month).in_(old_months)))

@@ -14,7 +14,9 @@ Rules (also in the README glossary):
 
 Everything is aggregated in SQL, no Python loop over legs: per SLA series, one statement over
 the daily statistics for settled days and one over the legs of the last days, for all the
-suppliers and periods asked; the percentile reads the legs with window functions.
+suppliers and periods asked. Percentiles read monthly delay histograms (exact to the hundredth
+of an hour they are shown in), or rank the legs for weekly SLAs and versions that change
+mid-month. Incidents per 1,000 legs read daily statistics of attributed shares.
 """
 from __future__ import annotations
 
@@ -24,12 +26,21 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, and_, bindparam, case, func, literal, or_, select
+from sqlalchemy import BigInteger, Integer, and_, bindparam, case, cast, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from app.db import UTCDateTime, db, utcnow
 from app.i18n import company_zone
-from incidents.models import AttributionDecision, AttributionShare, Incident, Leg, LegDayStat, LegOutcome
+from incidents.models import (
+    DELAY_BUCKET_SECONDS,
+    Incident,
+    IncidentShareDayStat,
+    Leg,
+    LegDayStat,
+    LegDelayMonthStat,
+    LegOutcome,
+)
+from incidents.services.share_stats import MILLION, current_shares_select
 from suppliers.metrics import METRICS
 from suppliers.models import Comparator, MeasurementWindow, PenaltyKind, ServiceStandard
 
@@ -302,57 +313,45 @@ def _current_shares():
     return current_shares_select().subquery()
 
 
-def current_shares_select():
-    """The statement behind `_current_shares`, for a caller that wants it as a CTE.
-
-    "Latest" is "no later revision exists": an anti-join on the (incident, revision) index
-    that the planner can start from the shares it needs (one supplier's, one span's), where a
-    MAX(revision) per incident would first group every decision ever made.
-    """
-    later = aliased(AttributionDecision)
-    superseded = (select(literal(1)).select_from(later)
-                  .where(later.incident_id == AttributionDecision.incident_id,
-                         later.revision > AttributionDecision.revision)
-                  .exists())
-    return (select(AttributionDecision.incident_id, AttributionShare.supplier_id, AttributionShare.share)
-            .join(AttributionShare, AttributionShare.decision_id == AttributionDecision.id)
-            .where(AttributionShare.supplier_id.is_not(None), ~superseded))
-
 
 def _incident_totals(metric: str, versions, supplier_ids, periods) -> dict[tuple[int, int], list]:
     """{(supplier_id, period index): [numerator, weight, sample]} for an incident metric."""
+    if metric == "incidents_per_1000":
+        return _incidents_per_1000_totals(versions, supplier_ids, periods)
     shares = _current_shares()
     day = Incident.reported_day
     index = _period_index(day, periods).label("period_index")
     weight = shares.c.share
-    if metric == "incidents_per_1000":
-        value_column, present = None, None
-    else:
-        value_column, present = {
-            "first_response_hours": (Incident.first_response_seconds, Incident.first_response_seconds.is_not(None)),
-            "resolution_hours": (Incident.resolution_seconds, Incident.resolution_seconds.is_not(None)),
-            "csat_avg": (Incident.csat, Incident.csat.is_not(None)),
-        }[metric]
-    conditions = [shares.c.supplier_id.in_(supplier_ids), day >= periods[0].start, day <= periods[-1].end,
-                  _covered(day, versions)]
-    if present is not None:
-        conditions.append(present)
-    numerator = func.sum(weight) if value_column is None else func.sum(weight * value_column)
-    stmt = (select(shares.c.supplier_id, index, numerator, func.sum(weight), func.count())
+    value_column, present = {
+        "first_response_hours": (Incident.first_response_seconds, Incident.first_response_seconds.is_not(None)),
+        "resolution_hours": (Incident.resolution_seconds, Incident.resolution_seconds.is_not(None)),
+        "csat_avg": (Incident.csat, Incident.csat.is_not(None)),
+    }[metric]
+    stmt = (select(shares.c.supplier_id, index, func.sum(weight * value_column), func.sum(weight), func.count())
             .select_from(shares).join(Incident, Incident.id == shares.c.incident_id)
-            .where(*conditions).group_by(shares.c.supplier_id, index))
-    totals = {(s, i): [Decimal(str(n or 0)), Decimal(str(w or 0)), int(c)] for s, i, n, w, c in db.session.execute(stmt)}
-    if metric == "incidents_per_1000":
-        # Per 1,000 of the supplier's counted legs (every stage) promised in the period.
-        stat = LegDayStat
-        leg_index = _period_index(stat.day, periods).label("period_index")
-        legs = (select(stat.supplier_id, leg_index, func.sum(stat.legs))
-                .where(stat.supplier_id.in_(supplier_ids), stat.day >= periods[0].start,
-                       stat.day <= periods[-1].end)
-                .group_by(stat.supplier_id, leg_index))
-        leg_counts = {(s, i): int(n or 0) for s, i, n in db.session.execute(legs)}
-        return {key: [totals.get(key, [Decimal(0)])[0], None, count] for key, count in leg_counts.items()}
-    return totals
+            .where(shares.c.supplier_id.in_(supplier_ids), day >= periods[0].start, day <= periods[-1].end,
+                   _covered(day, versions), present)
+            .group_by(shares.c.supplier_id, index))
+    return {(s, i): [Decimal(str(n or 0)), Decimal(str(w or 0)), int(c)] for s, i, n, w, c in db.session.execute(stmt)}
+
+
+def _incidents_per_1000_totals(versions, supplier_ids, periods) -> dict[tuple[int, int], list]:
+    """{(supplier_id, period index): [shares carried, None, counted legs]}: the shares of the
+    incidents reported in the period over the supplier's legs (every stage) promised in it,
+    both read from daily statistics kept as decisions and legs are written."""
+    first, last = periods[0].start, periods[-1].end
+    shares_stat, legs_stat = IncidentShareDayStat, LegDayStat
+    share_index = _period_index(shares_stat.day, periods).label("period_index")
+    carried = (select(shares_stat.supplier_id, share_index, func.sum(shares_stat.shares_millionths))
+               .where(shares_stat.supplier_id.in_(supplier_ids), shares_stat.day >= first,
+                      shares_stat.day <= last, _covered(shares_stat.day, versions))
+               .group_by(shares_stat.supplier_id, share_index))
+    shares = {(s, i): Decimal(int(total or 0)) / MILLION for s, i, total in db.session.execute(carried)}
+    leg_index = _period_index(legs_stat.day, periods).label("period_index")
+    legs = (select(legs_stat.supplier_id, leg_index, func.sum(legs_stat.legs))
+            .where(legs_stat.supplier_id.in_(supplier_ids), legs_stat.day >= first, legs_stat.day <= last)
+            .group_by(legs_stat.supplier_id, leg_index))
+    return {(s, i): [shares.get((s, i), Decimal(0)), None, int(n or 0)] for s, i, n in db.session.execute(legs)}
 
 
 def _incident_values(metric: str, totals) -> dict[tuple[int, int], tuple[Decimal | None, int]]:
@@ -372,7 +371,28 @@ def _incident_values(metric: str, totals) -> dict[tuple[int, int], tuple[Decimal
 
 
 def _percentile_rows(versions, supplier_ids, periods, percent: int = 95):
-    """(supplier_id, period index, nearest-rank percentile delay in seconds, sample)."""
+    """(supplier_id, period index, nearest-rank percentile delay in seconds, sample).
+
+    Read from the monthly delay histograms when the periods and the SLA versions are whole
+    months (always so for monthly and quarterly SLAs whose versions start on a 1st), else
+    by ranking the legs themselves."""
+    if _whole_months(versions, periods):
+        return _percentile_from_histograms(versions, supplier_ids, periods, percent)
+    return _percentile_from_legs(versions, supplier_ids, periods, percent)
+
+
+def _whole_months(versions, periods) -> bool:
+    return (all(p.start.day == 1 and p.end == _month_end(p.end) for p in periods)
+            and all(v.valid_from.day == 1 and (v.valid_to is None or v.valid_to == _month_end(v.valid_to))
+                    for v in versions))
+
+
+def _nearest_rank(sample, percent: int):
+    # ⌈p × n / 100⌉ in integer arithmetic, the same on both engines.
+    return (sample * percent + 99) // 100
+
+
+def _percentile_from_legs(versions, supplier_ids, periods, percent: int):
     index = _period_index(Leg.promised_day, periods)
     late_seconds = case((Leg.delay_seconds > 0, Leg.delay_seconds), else_=0)
     ranked = (
@@ -386,10 +406,34 @@ def _percentile_rows(versions, supplier_ids, periods, percent: int = 95):
         .subquery()
     )
     r = aliased(ranked)
-    # Nearest rank ⌈p × n / 100⌉ in integer arithmetic, the same on both engines.
     stmt = select(r.c.supplier_id, r.c.period_index, r.c.delay, r.c.sample).where(
-        r.c.position == (r.c.sample * percent + 99) // 100)
+        r.c.position == _nearest_rank(r.c.sample, percent))
     return db.session.execute(stmt).all()
+
+
+def _percentile_from_histograms(versions, supplier_ids, periods, percent: int):
+    """The same rows from `LegDelayMonthStat`: the first delay bucket whose running count
+    reaches the nearest rank. Its lowest delay stands for the bucket: every delay in it shows
+    as the same hours to two places (see DELAY_BUCKET_SECONDS)."""
+    stat = LegDelayMonthStat
+    index = _period_index(stat.month, periods).label("period_index")
+    counts = (select(stat.supplier_id, index, stat.delay_bucket, func.sum(stat.legs).label("legs"))
+              .where(*_common_filter(stat, stat.month, versions, supplier_ids, periods[0].start, periods[-1].end,
+                                     versions[0].stage))
+              .group_by(stat.supplier_id, index, stat.delay_bucket)
+              .subquery())
+    partition = (counts.c.supplier_id, counts.c.period_index)
+    running = select(
+        counts.c.supplier_id, counts.c.period_index, counts.c.delay_bucket,
+        cast(func.sum(counts.c.legs).over(partition_by=partition, order_by=counts.c.delay_bucket),
+             BigInteger).label("running"),
+        cast(func.sum(counts.c.legs).over(partition_by=partition), BigInteger).label("sample"),
+    ).subquery()
+    stmt = (select(running.c.supplier_id, running.c.period_index, func.min(running.c.delay_bucket),
+                   func.max(running.c.sample))
+            .where(running.c.running >= _nearest_rank(running.c.sample, percent))
+            .group_by(running.c.supplier_id, running.c.period_index))
+    return [(s, i, bucket * DELAY_BUCKET_SECONDS, int(n)) for s, i, bucket, n in db.session.execute(stmt)]
 
 
 def measure_series(versions: list[ServiceStandard], supplier_ids: list[int], periods: list[Period],

@@ -20,6 +20,7 @@ from incidents.models import (
     Order,
 )
 from incidents.services import chargebacks
+from incidents.services.share_stats import record_decision_shares
 
 UTC = dt.timezone.utc
 MARCH = (dt.date(2026, 3, 1), dt.date(2026, 3, 31))
@@ -44,7 +45,8 @@ def make_incident(day: dt.date, decisions, costs=(), order_ref: str | None = Non
             decision.shares.append(AttributionShare(supplier_id=supplier.id if supplier else None,
                                                     is_internal=supplier is None, share=Decimal(share)))
         db.session.add(decision)
-    db.session.flush()
+        db.session.flush()
+        record_decision_shares(item, revision, revision - 1 or None)  # as `record_decision` does
     return item
 
 

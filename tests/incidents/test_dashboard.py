@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.db import db
 from incidents.models import AttributionDecision, AttributionShare, Incident, IncidentCategory, Interaction
 from incidents.services.dashboard import service_dashboard
+from incidents.services.share_stats import record_decision_shares
 from tests.app.test_queries import count_queries
 from tests.suppliers.test_measurement import at
 
@@ -45,6 +46,7 @@ def incident(day, *, channel="web", code="late_delivery", csat=None, first_respo
                                                     is_internal=supplier is None, share=Decimal(share)))
         db.session.add(decision)
         db.session.flush()
+        record_decision_shares(item, 1, None)  # as `record_decision` does
     return item
 
 

@@ -4,8 +4,9 @@ Hypothesis draws sequences of writes over a small pool of leg ids, two suppliers
 and times around the 2026 clock changes in Europe/Rome (where the company day of a time is
 easiest to get wrong): file imports (new legs, re-imports that update them, ids repeated in
 one file, rows refused with `valid_rows_only`), the API's bulk call (corrections), and
-deletions. After every write, each `LegDayStat` row must equal what a plain Python pass over
-the legs gives, computed here from `promised_at` and the raw columns, without Catena's SQL.
+deletions. After every write, each `LegDayStat` row and each `LegDelayMonthStat` bucket must
+equal what a plain Python pass over the legs gives, computed here from `promised_at` and the
+raw columns, without Catena's SQL.
 
 The examples share the test's database transaction, so legs accumulate across examples; the
 invariant holds at every moment, so that only makes the sequences longer.
@@ -24,7 +25,7 @@ from sqlalchemy import select
 
 from app.db import db
 from app.i18n import company_zone
-from incidents.models import TOLERANCE_CHOICES, Leg, LegDayStat
+from incidents.models import TOLERANCE_CHOICES, Leg, LegDayStat, LegDelayMonthStat
 from incidents.services import imports
 from incidents.services.legs import delete_legs, ingest_leg_rows
 from suppliers.models import Supplier
@@ -36,8 +37,9 @@ IDS = [f"P{n}" for n in range(8)]
 #: Naive Rome times: either side of midnight, in the spring gap, in the repeated autumn hour.
 PROMISED = ["2026-03-28 23:30", "2026-03-29 00:15", "2026-03-29 02:30", "2026-10-25 02:30",
             "2026-10-25 23:59", "2026-10-26 00:00"]
-#: Minutes after the promise, around the tolerances' edges; None leaves the leg open.
-ACTUAL_AFTER = [None, -60, 0, 15, 16, 60, 61, 1440, 1441, 3000]
+#: Minutes after the promise, around the tolerances' edges; None leaves the leg open. The
+#: seconds land either side of the 18-second edges of the delay buckets.
+ACTUAL_AFTER = [None, -60, 0, 15, 16, 60, 61, 1440, 1441, 3000, 0.3, 0.6, 0.65]
 OUTCOMES = ["", "completed", "lost", "damaged", "failed_attempt", "returned", "cancelled"]
 
 leg_rows = st.fixed_dictionaries({
@@ -62,15 +64,17 @@ _files = itertools.count()
 def _cells(row: dict) -> dict:
     promised = dt.datetime.fromisoformat(row["promised_at"])
     after = row["actual_after"]
-    actual = (promised + dt.timedelta(minutes=after)).strftime("%Y-%m-%d %H:%M") if after is not None else ""
+    actual = (promised + dt.timedelta(minutes=after)).strftime("%Y-%m-%d %H:%M:%S") if after is not None else ""
     return {**{k: row[k] for k in ("external_id", "order_ref", "stage", "supplier_code", "promised_at", "outcome")},
             "actual_at": actual, "excluded": "yes" if row["excluded"] else "no"}
 
 
-def _recomputed() -> dict:
-    """Key → counters, by a plain pass over the legs (cancelled legs count nowhere)."""
+def _recomputed() -> tuple[dict, dict]:
+    """Key → counters and histogram key → legs, by a plain pass over the legs (cancelled legs
+    count nowhere)."""
     zone = company_zone()
     stats = defaultdict(lambda: defaultdict(int))
+    delays = defaultdict(int)
     for leg in db.session.scalars(select(Leg)):
         if leg.outcome == "cancelled":
             continue
@@ -88,16 +92,20 @@ def _recomputed() -> dict:
             counters["late_seconds"] += max(delay, 0)
             for minutes in TOLERANCE_CHOICES:
                 counters[f"on_time_{minutes}"] += delay <= minutes * 60 and leg.outcome != "lost"
+            delays[(leg.supplier_id, leg.stage, day.replace(day=1), leg.is_excluded, int(max(delay, 0)) // 18)] += 1
     names = ["legs", "closed", "lost", "damaged", "completed", "failed_attempt", "with_actual", "late_seconds",
              *(f"on_time_{m}" for m in TOLERANCE_CHOICES)]
-    return {key: tuple(int(counters[name]) for name in names) for key, counters in stats.items()}
+    return {key: tuple(int(counters[name]) for name in names) for key, counters in stats.items()}, dict(delays)
 
 
-def _stored() -> dict:
+def _stored() -> tuple[dict, dict]:
     names = ["legs", "closed", "lost", "damaged", "completed", "failed_attempt", "with_actual", "late_seconds",
              *(f"on_time_{m}" for m in TOLERANCE_CHOICES)]
-    return {(s.supplier_id, s.stage, s.day, s.is_excluded): tuple(getattr(s, name) for name in names)
+    days = {(s.supplier_id, s.stage, s.day, s.is_excluded): tuple(getattr(s, name) for name in names)
             for s in db.session.scalars(select(LegDayStat))}
+    delays = {(s.supplier_id, s.stage, s.month, s.is_excluded, s.delay_bucket): s.legs
+              for s in db.session.scalars(select(LegDelayMonthStat))}
+    return days, delays
 
 
 def _suppliers() -> None:

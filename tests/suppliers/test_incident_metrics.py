@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.db import db
 from incidents.models import AttributionDecision, AttributionShare, Incident, IncidentCategory
 from incidents.services.legs import LegInput, record_legs
+from incidents.services.share_stats import record_decision_shares
 from suppliers.services import measurement
 from suppliers.services.standards import create_standard
 from tests.suppliers.test_measurement import NOW, ROME, at
@@ -35,7 +36,9 @@ def incident(reported, *, shares, first_response_hours=None, resolution_hours=No
             decision.shares.append(AttributionShare(supplier_id=supplier.id if supplier else None,
                                                     is_internal=supplier is None, share=share))
         db.session.add(decision)
-    db.session.flush()
+        db.session.flush()
+        # As `record_decision` does: the daily share statistics follow every decision.
+        record_decision_shares(item, revision, revision - 1 or None)
     return item
 
 

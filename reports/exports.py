@@ -3,9 +3,9 @@
 Each export kind is registered here once (STYLE: pluggable kinds) with the list's permission,
 the function that reads the list's filters from a query string *as its page does* (shared with
 the page, in the domain's forms module), the filtered query (the page's own), the columns and a
-row function. `write_export` streams the rows through a write-only workbook, so memory stays flat
-whatever the count; small lists go straight into the response, large ones become an `ExportJob`
-run by the worker (reports.commands).
+row function. `write_export` streams the rows through an XlsxWriter workbook in constant_memory
+mode, so memory stays flat whatever the count; small lists go straight into the response, large
+ones become an `ExportJob` run by the worker (reports.commands).
 
 Times are written in the company's time zone (CATENA_TIMEZONE) as the pages show them, dates as
 real dates, amounts and counts as numbers; every text goes through `reports.xlsx.cell_value`, so
@@ -24,7 +24,6 @@ from typing import Any, BinaryIO, Callable, Iterable
 from flask import current_app
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
-from openpyxl import Workbook
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.datastructures import MultiDict
@@ -32,7 +31,7 @@ from werkzeug.datastructures import MultiDict
 from app.db import db, utcnow
 from app.i18n import company_zone
 from reports.models import ExportJob, ExportStatus
-from reports.xlsx import DATE_FORMAT, DATETIME_FORMAT, Column, TableSheet
+from reports.xlsx import DATE_FORMAT, DATETIME_FORMAT, Column, TableSheet, XlsxBook
 
 #: Rows written between two progress reports (and heartbeats) of a background export.
 PROGRESS_EVERY = 5_000
@@ -370,23 +369,25 @@ def filter_facts(kind: ExportKind, args) -> list[tuple[Any, Any]]:
 def write_export(kind: ExportKind | str, args, out: BinaryIO | str | os.PathLike, *, user=None,
                  progress: Callable[[int], None] | None = None, every: int = PROGRESS_EVERY) -> int:
     """Write the list `kind` with the filters `args` as an .xlsx to `out` (a file object or a
-    path); the number of rows. `progress(rows_written)` is called every `every` rows."""
+    path); the number of rows. `progress(rows_written)` is called every `every` rows.
+
+    The rows go to temporary files as they come; `out` is written once they are all there. When
+    anything fails on the way, nothing is written to `out` and the temporary files go."""
     if isinstance(kind, str):
         kind = ensure_registered()[kind]
-    workbook = Workbook(write_only=True)
     facts: list[tuple[Any, Any]] = [(_l("Exported at"), local(utcnow()))]
     if user is not None:
         facts.append((_l("Exported by"), f"{user.name} <{user.email}>"))
     facts += filter_facts(kind, args)
-    sheet = TableSheet(workbook, str(kind.title), kind.columns(), heading=kind.title, facts=facts)
-    rows = 0
-    for item in stream_rows(kind, args):
-        sheet.append(kind.row(item))
-        rows += 1
-        if progress is not None and rows % every == 0:
-            progress(rows)
-    sheet.close()
-    workbook.save(out)
+    with XlsxBook(out) as workbook:
+        sheet = TableSheet(workbook, str(kind.title), kind.columns(), heading=kind.title, facts=facts)
+        rows = 0
+        for item in stream_rows(kind, args):
+            sheet.append(kind.row(item))
+            rows += 1
+            if progress is not None and rows % every == 0:
+                progress(rows)
+        sheet.close()
     return rows
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import math
+import os
+import re
+import tempfile
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, BinaryIO
 
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+import xlsxwriter
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -20,17 +22,18 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n", "\0")
 
 #: Characters XML 1.0 (and so .xlsx) cannot hold; openpyxl raises on them.
 _ILLEGAL = {c: None for c in range(32) if c not in (9, 10, 13)}
+_HAS_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def safe_text(value: str) -> str:
-    text = value.translate(_ILLEGAL) if any(ord(c) < 32 for c in value) else value
+    text = value.translate(_ILLEGAL) if _HAS_ILLEGAL.search(value) else value
     if value.startswith(FORMULA_TRIGGERS):
         return "'" + text
     return text
 
 
 def safe_cell(value: Any) -> Any:
-    """The value to hand to openpyxl: text neutralised, numbers and dates unchanged.
+    """The value to write to a cell: text neutralised, numbers and dates unchanged.
 
     Excel has no time-zone-aware datetimes: aware ones are written as naive UTC, and callers
     that want local times convert first.
@@ -51,15 +54,18 @@ def unquote_imported(value: Any) -> Any:
 
 # Sheets with a title block and a table -----------------------------------------------------
 
-#: Excel's limit for one cell's text; longer text is cut and marked (openpyxl would cut it silently).
+#: Excel's limit for one cell's text; longer text is cut and marked (a writer would cut it silently).
 MAX_CELL_CHARS = 32_767
 TRUNCATION_MARK = " […]"
-HEADER_FILL = PatternFill("solid", fgColor="1F3A5F")
-HEADER_FONT = Font(bold=True, color="FFFFFF")
-TITLE_FONT = Font(bold=True, size=13, color="1F3A5F")
-LABEL_FONT = Font(bold=True)
+#: Cell formats, as XlsxWriter format properties.
+HEADER_STYLE = {"bold": True, "font_color": "#FFFFFF", "bg_color": "#1F3A5F", "pattern": 1}
+TITLE_STYLE = {"bold": True, "font_size": 13, "font_color": "#1F3A5F"}
+LABEL_STYLE = {"bold": True}
+WRAP_STYLE = {"text_wrap": True, "valign": "top"}
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
+#: Excel's limit for a sheet's name.
+MAX_SHEET_TITLE = 31
 
 
 def cell_value(value: Any) -> Any:
@@ -81,64 +87,191 @@ class Column:
     wrap: bool = False
 
 
-def _styled(sheet, value: Any, *, font: Font | None = None, fill: PatternFill | None = None,
-            number_format: str | None = None, wrap: bool = False) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=cell_value(value))
-    if font is not None:
-        cell.font = font
-    if fill is not None:
-        cell.fill = fill
-    if number_format and not isinstance(cell.value, str):
-        cell.number_format = number_format
-    elif isinstance(cell.value, dt.datetime):
-        cell.number_format = DATETIME_FORMAT
-    elif isinstance(cell.value, dt.date):
-        cell.number_format = DATE_FORMAT
-    if wrap:
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-    return cell
+class XlsxBook:
+    """An .xlsx workbook being written (XlsxWriter).
+
+    `XlsxBook(out)` streams to `out`, a path or a binary file object, in XlsxWriter's
+    constant_memory mode: each sheet's rows go to a temporary file (in a private directory under
+    the system's temporary directory) as they are written, so memory stays flat however many
+    rows there are; rows of a sheet must be written in order. `out` is written by `close()` only,
+    in one go: `abort()`, or leaving a `with` block by an exception, removes the temporary files
+    and leaves `out` untouched (as openpyxl's write-only `save` did).
+
+    `XlsxBook()` builds a small workbook in memory (no temporary files; sheets in any order);
+    `workbook_bytes` closes it and returns the file's bytes.
+    """
+
+    def __init__(self, out: BinaryIO | str | os.PathLike | None = None):
+        options: dict[str, Any] = {
+            # Every cell is written with an explicit type; these only guard a stray write().
+            "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False,
+        }
+        self._buffer: io.BytesIO | None = None
+        self._tmpdir: tempfile.TemporaryDirectory | None = None
+        if out is None:
+            self._buffer = out = io.BytesIO()
+            options["in_memory"] = True
+        else:
+            if isinstance(out, os.PathLike):
+                out = os.fspath(out)
+            self._tmpdir = tempfile.TemporaryDirectory(prefix="catena-xlsx-")
+            options.update(constant_memory=True, tmpdir=self._tmpdir.name)
+        self.workbook = xlsxwriter.Workbook(out, options)
+        if self._tmpdir is not None:
+            # ZIP64 allowed (zipfile uses it only for a part over 4 GiB, as with openpyxl): a huge
+            # export is written rather than refused.
+            self.workbook.use_zip64()
+        self._formats: dict[tuple, Any] = {}
+        self.closed = False
+
+    def add_sheet(self, title: str):
+        """A new worksheet titled `title` cut to Excel's 31 characters (no apostrophe at its ends,
+        which Excel refuses)."""
+        return self.workbook.add_worksheet(str(title)[:MAX_SHEET_TITLE].strip("'") or None)
+
+    def format(self, *styles: dict | None):
+        """The one XlsxWriter format with these properties merged (None: the default format)."""
+        properties: dict[str, Any] = {}
+        for style in styles:
+            if style:
+                properties.update(style)
+        if not properties:
+            return None
+        key = tuple(sorted(properties.items()))
+        found = self._formats.get(key)
+        if found is None:
+            found = self._formats[key] = self.workbook.add_format(properties)
+        return found
+
+    def close(self) -> None:
+        """Write the file (once)."""
+        if self.closed:
+            return
+        try:
+            self.workbook.close()
+        except BaseException:
+            self.abort()
+            raise
+        self.closed = True
+        self._cleanup()
+
+    def abort(self) -> None:
+        """Drop what was written so far: nothing reaches `out`, the temporary files go."""
+        if self.closed:
+            return
+        self.closed = True
+        self.workbook.fileclosed = True  # a later close() writes nothing
+        if self.workbook.constant_memory:
+            for sheet in self.workbook.worksheets():
+                sheet._opt_close()
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._tmpdir is not None:
+            self._tmpdir.cleanup()
+            self._tmpdir = None
+
+    def getvalue(self) -> bytes:
+        if self._buffer is None:
+            raise ValueError("this workbook is written to a file, not kept in memory")
+        self.close()
+        return self._buffer.getvalue()
+
+    def __enter__(self) -> XlsxBook:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class _Formats:
+    """One column's formats, one per kind of value, made once."""
+
+    __slots__ = ("text", "number", "date", "datetime")
+
+    def __init__(self, book: XlsxBook, number_format: str | None = None, wrap: bool = False):
+        wrap_style = WRAP_STYLE if wrap else None
+        self.text = book.format(wrap_style)
+        self.number = book.format(wrap_style, {"num_format": number_format} if number_format else None)
+        self.date = book.format(wrap_style, {"num_format": number_format or DATE_FORMAT})
+        self.datetime = book.format(wrap_style, {"num_format": number_format or DATETIME_FORMAT})
+
+
+def _write(sheet, row: int, col: int, value: Any, formats: _Formats) -> None:
+    """One value through `cell_value`, written with its own type: text always as text (never a
+    formula, a number or a link), numbers, dates and booleans as such; None leaves the cell empty."""
+    value = cell_value(value)
+    if value is None:
+        return
+    if isinstance(value, str):
+        sheet.write_string(row, col, value, formats.text)
+    elif isinstance(value, bool):
+        sheet.write_boolean(row, col, value, formats.number)
+    elif isinstance(value, int):
+        sheet.write_number(row, col, value, formats.number)
+    elif isinstance(value, (float, Decimal)):
+        if value.is_finite() if isinstance(value, Decimal) else math.isfinite(value):
+            # A Decimal as the nearest double, written with 16 significant digits: an amount of up
+            # to 15 digits (2-decimal money) reads back exactly.
+            sheet.write_number(row, col, float(value), formats.number)
+        else:  # NaN and the infinities have no cell value
+            sheet.write_string(row, col, str(value), formats.text)
+    elif isinstance(value, dt.datetime):
+        sheet.write_datetime(row, col, value, formats.datetime)
+    else:  # dt.date
+        sheet.write_datetime(row, col, value, formats.date)
 
 
 class TableSheet:
-    """A sheet of a write-only workbook: a title, label/value rows (export time, filters…),
-    then a table with a styled, frozen header row and an autofilter over its rows.
+    """A sheet of an `XlsxBook`: a title, label/value rows (export time, filters…), then a table
+    with a styled, frozen header row and an autofilter over its rows.
 
     Every value passes through `cell_value`, so no text can run as a formula; numbers and
     dates stay numbers and dates. Rows stream: memory stays flat however many are appended.
     """
 
-    def __init__(self, workbook, title: str, columns: list[Column], *, heading: Any = None,
+    def __init__(self, workbook: XlsxBook, title: str, columns: list[Column], *, heading: Any = None,
                  facts: list[tuple[Any, Any]] = ()):
-        self.sheet = workbook.create_sheet(title=title[:31])
+        self.sheet = workbook.add_sheet(title)
         self.columns = columns
-        for index, column in enumerate(columns, start=1):
-            self.sheet.column_dimensions[get_column_letter(index)].width = column.width
-        preamble: list[list] = []
+        for index, column in enumerate(columns):
+            self.sheet.set_column(index, index, column.width)
+        row = 0
         if heading is not None:
-            preamble.append([_styled(self.sheet, str(heading), font=TITLE_FONT)])
-        for label, value in facts:
-            preamble.append([_styled(self.sheet, str(label), font=LABEL_FONT), _styled(self.sheet, value)])
-        if preamble:
-            preamble.append([])
-        self.header_row = len(preamble) + 1
+            title_format = workbook.format(TITLE_STYLE)
+            self.sheet.write_string(row, 0, cell_value(str(heading)), title_format)
+            row += 1
+        if facts:
+            label_format, plain = workbook.format(LABEL_STYLE), _Formats(workbook)
+            for label, value in facts:
+                self.sheet.write_string(row, 0, cell_value(str(label)), label_format)
+                _write(self.sheet, row, 1, value, plain)
+                row += 1
+        if row:
+            row += 1  # a blank row above the table
+        #: 1-based, as Excel numbers rows.
+        self.header_row = row + 1
         self.last_row = self.header_row
-        # Freezing is written with the sheet's head, so it is set before the first row.
-        self.sheet.freeze_panes = f"A{self.header_row + 1}"
-        for row in preamble:
-            self.sheet.append(row)
-        self.sheet.append([_styled(self.sheet, str(c.label), font=HEADER_FONT, fill=HEADER_FILL) for c in columns])
+        self.sheet.freeze_panes(row + 1, 0)
+        header_format = workbook.format(HEADER_STYLE)
+        for index, column in enumerate(columns):
+            self.sheet.write_string(row, index, cell_value(str(column.label)), header_format)
+        self._formats = [_Formats(workbook, c.number_format, c.wrap) for c in columns]
 
     def append(self, values: list[Any]) -> None:
-        self.sheet.append([_styled(self.sheet, value, number_format=column.number_format, wrap=column.wrap)
-                           for column, value in zip(self.columns, values)])
+        row, sheet = self.last_row, self.sheet  # the next row, 0-based
+        for index, (formats, value) in enumerate(zip(self._formats, values)):
+            _write(sheet, row, index, value, formats)
         self.last_row += 1
 
     def close(self) -> None:
-        last_column = get_column_letter(len(self.columns))
-        self.sheet.auto_filter.ref = f"A{self.header_row}:{last_column}{self.last_row}"
+        if self.columns:
+            self.sheet.autofilter(self.header_row - 1, 0, self.last_row - 1, len(self.columns) - 1)
 
 
-def workbook_bytes(workbook) -> bytes:
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+def workbook_bytes(workbook: XlsxBook) -> bytes:
+    """The .xlsx file of an in-memory `XlsxBook()`, which this closes."""
+    return workbook.getvalue()

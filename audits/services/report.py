@@ -25,7 +25,6 @@ from decimal import Decimal
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
-from openpyxl import Workbook
 from sqlalchemy import select
 
 from app.db import db
@@ -48,7 +47,7 @@ from audits.models import (
 from audits.services import conduct
 from incidents.models import STAGE_LABELS
 from reports import pdf
-from reports.xlsx import DATE_FORMAT, Column, TableSheet, workbook_bytes
+from reports.xlsx import DATE_FORMAT, Column, TableSheet, XlsxBook, workbook_bytes
 from suppliers.metrics import METRICS
 from suppliers.models import CHAIN_ROLE_LABELS, Comparator, ServiceStandard, Supplier
 
@@ -342,7 +341,7 @@ def _audit_workbook(record: AuditReportRecord) -> bytes:
     audit, supplier = record.audit, record.supplier
     exported = dt.datetime.now(company_zone()).replace(tzinfo=None)
     heading = f"{_l('Audit report')} {record.document_number} — {supplier.code} {supplier.legal_name}"
-    workbook = Workbook(write_only=True)
+    workbook = XlsxBook()
     summary = TableSheet(
         workbook, str(_l("Summary")), [Column(_l("Grade"), 34), Column(_l("Findings"), 12, "0")],
         heading=heading,

@@ -4,7 +4,7 @@ Catena: `reports.exports.write_export("incidents", …)` — what the background
 — over the generated database: the backlog's filtered query (every status, reported between two
 days chosen so that about 100,000 rows match; all 1,000,000 for the large case), the ORM
 rows with category, order and assignee, the row function (company-zone times, labels, hours),
-and `reports.xlsx.TableSheet` on an openpyxl write-only workbook.
+and `reports.xlsx.TableSheet` on an XlsxWriter constant_memory workbook (`reports.xlsx.XlsxBook`).
 
 Ceilings, over the same rows (one plain SQL statement with the same joins, order and filter,
 streamed from the DB-API cursor, and the same values: local times, labels, hours, formula
@@ -272,8 +272,8 @@ def run(ctx: BenchContext) -> list[Measurement]:
         operation = f"xlsx export, {label} incident rows" if full else f"xlsx export ({label} case: {rows:,} rows)"
         repeats = 1 if label == "1M" and full else min(ctx.repeats, 2 if full else ctx.repeats)
         samples, peak, written, extra = _measure(ctx, catena_export, first, last, "catena", repeats)
-        catena = Measurement(operation, "Catena write_export (openpyxl write-only, TableSheet)", ctx.engine, written,
-                             samples, unit="rows", peak_rss_mib=peak, extra={**extra, "from": first, "to": last})
+        catena = Measurement(operation, "Catena write_export (XlsxWriter constant_memory, TableSheet)", ctx.engine,
+                             written, samples, unit="rows", peak_rss_mib=peak, extra={**extra, "from": first, "to": last})
         out.append(catena)
         if label == "100k":
             query_s, _, _ = in_child(plain_query_only, ctx, first, last)
@@ -282,7 +282,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
             catena.extra.update(query_only_s=query_s, orm_rows_s=orm_s, writer_s=writer_s)
             catena.note = (f"own memory (peak RSS above the process's RSS at start) {extra['own_peak_mib']:.0f} MiB; "
                            f"parts: plain query {query_s:.2f} s; Catena's ORM query and row function, no writer, "
-                           f"{orm_s:.2f} s; so the openpyxl writer (TableSheet) ≈ {writer_s:.2f} s "
+                           f"{orm_s:.2f} s; so the writer (XlsxWriter, TableSheet) ≈ {writer_s:.2f} s "
                            f"({writer_s / catena.median_s:.0%})")
         if label == "1M":
             catena.note = f"own memory (peak RSS above the process's RSS at start) {extra['own_peak_mib']:.0f} MiB"

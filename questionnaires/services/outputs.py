@@ -16,7 +16,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from openpyxl import Workbook
 from sqlalchemy import select
 
 from app.auth.models import User
@@ -42,7 +41,7 @@ from questionnaires.services.assignment_lists import AssignmentFilters
 from questionnaires.services import scoring
 from questionnaires.services.question_types import kind_of
 from reports import pdf
-from reports.xlsx import DATE_FORMAT, DATETIME_FORMAT, Column, TableSheet, workbook_bytes
+from reports.xlsx import DATE_FORMAT, DATETIME_FORMAT, Column, TableSheet, XlsxBook, workbook_bytes
 from suppliers.models import Supplier
 
 #: Colour of a result's badge and bar (the word goes with it).
@@ -240,7 +239,7 @@ def questionnaire_xlsx(assignment: Assignment) -> bytes:
     record = questionnaire_record(assignment)
     supplier, version, card = record.supplier, record.version, record.card
     exported = _local(dt.datetime.now(dt.timezone.utc))
-    workbook = Workbook(write_only=True)
+    workbook = XlsxBook()
 
     summary = TableSheet(
         workbook, str(_l("Summary")),
@@ -338,7 +337,7 @@ def assignments_xlsx(rows: Iterable[Assignment], filters: AssignmentFilters) -> 
 
     `rows`: assignments with `supplier` and `template_version` loaded (streamed is fine).
     """
-    workbook = Workbook(write_only=True)
+    workbook = XlsxBook()
     facts: list[tuple[Any, Any]] = [(_l("Exported at"), _local(dt.datetime.now(dt.timezone.utc)))]
     active = [(k, v) for k, v in dataclasses.asdict(filters).items() if v not in (None, "", [], False)]
     if active:

@@ -15,12 +15,11 @@ from decimal import Decimal
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
-from openpyxl import Workbook
 
 from app.i18n import company_zone, today
 from incidents.models import STAGE_LABELS
 from reports import pdf
-from reports.xlsx import DATE_FORMAT, Column, TableSheet, workbook_bytes
+from reports.xlsx import DATE_FORMAT, Column, TableSheet, XlsxBook, workbook_bytes
 from suppliers.models import CHAIN_ROLE_LABELS, STATUS_LABELS, WINDOW_LABELS, Supplier
 from suppliers.services import scorecards
 from suppliers.services.scorecards import RESULT_STATUS_LABELS, Scorecard, ScorecardCell, ScorecardSla
@@ -192,7 +191,7 @@ def _exported() -> dt.datetime:
 def scorecard_workbook(supplier: Supplier, until: dt.date | None = None, *, months: int = 12) -> bytes:
     """The scorecard as .xlsx: "Summary" (one row per SLA) and one sheet per SLA (its periods)."""
     card = build_scorecard(supplier, until, months=months)
-    workbook = Workbook(write_only=True)
+    workbook = XlsxBook()
     heading = f"{_l('Scorecard of %(code)s', code=supplier.code)} — {supplier.legal_name}"
     facts = [
         (_l("Exported at"), _exported()),

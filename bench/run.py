@@ -135,6 +135,10 @@ def run_engine(engine: str, url: str, args, size, ops: list[str], workdir: Path,
                errors: list, generations: list, steps: list, save=lambda: None) -> None:
     from bench import generate
 
+    if args.reuse:
+        log(f"== {engine}: reusing the data set already in {url}")
+        _run_ops(engine, url, args, size, ops, workdir, measurements, errors, steps, save)
+        return
     log(f"== {engine}: generating {size.name} ({size.legs:,} legs, {size.incidents:,} incidents)")
     started, cpu = time.perf_counter(), _cpu()
     try:
@@ -154,6 +158,11 @@ def run_engine(engine: str, url: str, args, size, ops: list[str], workdir: Path,
         "generate", "bench.generate (bulk path, indexes rebuilt, day stats rebuilt)", engine, summary["counts"]["legs"],
         [summary["wall_s"]], unit="legs", extra={"timings": summary["timings"], "counts": summary["counts"]},
         note="the whole generation: migrate, write, indexes, daily statistics, audits, ANALYZE"))
+    _run_ops(engine, url, args, size, ops, workdir, measurements, errors, steps, save)
+
+
+def _run_ops(engine: str, url: str, args, size, ops: list[str], workdir: Path, measurements: list, errors: list,
+             steps: list, save=lambda: None) -> None:
     ctx = BenchContext(engine=engine, database_url=url, size=size, quick=args.quick, repeats=args.repeats,
                        workdir=workdir / engine, seed=args.seed)
     ctx.workdir.mkdir(parents=True, exist_ok=True)
@@ -307,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="a sentence about the machine's conditions, written into RESULTS.md")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (SQLite file, exports)")
     parser.add_argument("--no-markdown", action="store_true", help="write the JSON only")
+    parser.add_argument("--sqlite-path", help="the SQLite database file (default: in the scratch directory); kept")
+    parser.add_argument("--reuse", action="store_true",
+                        help="skip generation: the databases already hold the data set of this size and seed "
+                             "(from bench.generate or an earlier run's --sqlite-path); operations that write "
+                             "(legs_import) change it for the next reuse")
+    parser.add_argument("--tag", default="", help="added to the JSON file's name, so a partial run keeps the full one")
     args = parser.parse_args(argv)
     # Full size: two samples of each heavy measurement keep the run near its 30-minute budget
     # (operations that are cheap take more of their own accord).
@@ -329,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         add_ratios(measurements)
         return {
             "mode": mode, "seed": args.seed, "started_at": started_at.isoformat(), "complete": final,
-            "file": f"{started_at:%Y-%m-%d}-{mode}.json", "wall_s": time.perf_counter() - started,
+            "file": f"{started_at:%Y-%m-%d}-{mode}{'-' + args.tag if args.tag else ''}.json", "wall_s": time.perf_counter() - started,
             "load_start": load_start, "load_end": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
             "conditions": args.conditions, "machine": machine(), "versions": found_versions,
             "size": {"name": size.name, "suppliers": size.suppliers, "orders": size.orders, "legs": size.legs,
@@ -353,10 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for engine in engines:
             # Normalised (postgresql+psycopg://), so that an operation's own create_engine finds the driver.
-            url = (f"sqlite:///{workdir / 'bench.sqlite'}" if engine == "sqlite"
-                   else normalise_database_url(args.postgres_url))
+            sqlite_path = Path(args.sqlite_path).resolve() if args.sqlite_path else workdir / "bench.sqlite"
+            url = (f"sqlite:///{sqlite_path}" if engine == "sqlite" else normalise_database_url(args.postgres_url))
             run_engine(engine, url, args, size, ops, workdir, measurements, errors, generations, steps, save)
-            if engine == "sqlite" and not args.keep:
+            if engine == "sqlite" and not args.keep and not args.sqlite_path:
                 for leftover in workdir.glob("bench.sqlite*"):
                     leftover.unlink()
         finished = True

@@ -460,9 +460,9 @@ def measure_series(versions: list[ServiceStandard], supplier_ids: list[int], per
             else:
                 measured[(supplier_id, i)] = (Decimal(numerator) / Decimal(sample), sample)
     results = []
+    in_force = [(i, period, version_for_period(versions, period)) for i, period in enumerate(periods)]
     for supplier_id in supplier_ids:
-        for i, period in enumerate(periods):
-            version = version_for_period(versions, period)
+        for i, period, version in in_force:
             if version is None:
                 continue
             value, sample = measured.get((supplier_id, i), (None, 0))

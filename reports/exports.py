@@ -16,10 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import secrets
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterable
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from flask_babel import get_locale
@@ -80,18 +83,53 @@ def get_kind(code: str) -> ExportKind | None:
 
 # Values as the pages show them ------------------------------------------------------------
 
+@dataclass
+class _RowContext:
+    zone: ZoneInfo
+    language: str
+    #: (id of a label map, code) → its translation.
+    labels: dict = field(default_factory=dict)
+
+
+_ROWS: ContextVar[_RowContext | None] = ContextVar("export_rows", default=None)
+
+
+@contextmanager
+def row_context() -> Iterator[None]:
+    """While one export makes its rows: the company zone, the language and each label's
+    translation found once, not per value (a Flask-Babel lookup costs several microseconds
+    and a million-row export asks for millions)."""
+    token = _ROWS.set(_RowContext(company_zone(), _current_language()))
+    try:
+        yield
+    finally:
+        _ROWS.reset(token)
+
+
 def local(moment: dt.datetime | None) -> dt.datetime | None:
     """A UTC moment as the company-zone wall time Excel shows (Excel has no time zones)."""
     if moment is None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.astimezone(company_zone()).replace(tzinfo=None)
+    context = _ROWS.get()
+    return moment.astimezone(context.zone if context is not None else company_zone()).replace(tzinfo=None)
 
 
 def label(labels: dict, code: str | None) -> str | None:
     if code is None:
         return None
+    context = _ROWS.get()
+    if context is None:
+        return _translated(labels, code)
+    key = (id(labels), code)
+    found = context.labels.get(key)
+    if found is None:
+        found = context.labels[key] = _translated(labels, code)
+    return found
+
+
+def _translated(labels: dict, code: str) -> str:
     found = labels.get(code)
     return str(found) if found is not None else code
 
@@ -109,6 +147,11 @@ def _money(value: Decimal | None) -> Decimal | None:
 
 
 def _language() -> str:
+    context = _ROWS.get()
+    return context.language if context is not None else _current_language()
+
+
+def _current_language() -> str:
     locale = get_locale()
     return locale.language if locale is not None else "en"
 
@@ -379,7 +422,7 @@ def write_export(kind: ExportKind | str, args, out: BinaryIO | str | os.PathLike
     if user is not None:
         facts.append((_l("Exported by"), f"{user.name} <{user.email}>"))
     facts += filter_facts(kind, args)
-    with XlsxBook(out) as workbook:
+    with XlsxBook(out) as workbook, row_context():
         sheet = TableSheet(workbook, str(kind.title), kind.columns(), heading=kind.title, facts=facts)
         rows = 0
         for item in stream_rows(kind, args):

@@ -107,12 +107,12 @@ def catena_rows_only(ctx: BenchContext, first: str, last: str) -> int:
     """Catena's query, ORM rows and row function, no writer: what the export costs before writing."""
     from flask_babel import force_locale
 
-    from reports.exports import ensure_registered, stream_rows
+    from reports.exports import ensure_registered, row_context, stream_rows
 
     app = _app(ctx)
     kind = ensure_registered()["incidents"]
     count = 0
-    with app.app_context(), force_locale("en"):
+    with app.app_context(), force_locale("en"), row_context():
         for item in stream_rows(kind, {"status": ["all"], "from": [first], "to": [last]}):
             kind.row(item)
             count += 1

@@ -104,7 +104,9 @@ def rebuild_day_stats() -> None:
     db.session.execute(delete(LegDayStat))
     _insert_from_legs(literal_column("1") == 1)
     db.session.execute(delete(LegDelayMonthStat))
-    _upsert_delays(literal_column("1") == 1, +1)
+    # A plain INSERT into the emptied table: several times faster than upserting each bucket.
+    db.session.execute(insert(LegDelayMonthStat).from_select(
+        [*_DELAY_KEY, "legs"], _delays_select(literal_column("1") == 1, +1)))
     db.session.flush()
 
 
@@ -229,20 +231,24 @@ def delay_bucket(source=Leg):
 _DELAY_KEY = ("supplier_id", "stage", "month", "is_excluded", "delay_bucket")
 
 
-def _upsert_delays(condition, sign: int, source=Leg) -> None:
-    """Add (`sign` +1) or subtract (-1) the `source` rows matching `condition` to the monthly
-    delay histograms, in one INSERT … SELECT … ON CONFLICT DO UPDATE."""
+def _delays_select(condition, sign: int, source=Leg):
+    """(key…, legs × `sign`) of the `source` rows matching `condition`, per histogram bucket."""
     month, bucket = month_of(source.promised_day), delay_bucket(source)
-    select_stmt = (
+    return (
         select(source.supplier_id, source.stage, month, source.is_excluded, bucket,
                func.count() * literal_column(str(sign)))
         .where(or_(source.outcome.is_(None), source.outcome != LegOutcome.CANCELLED.value),
                source.actual_at.is_not(None), condition)
         .group_by(source.supplier_id, source.stage, month, source.is_excluded, bucket)
     )
+
+
+def _upsert_delays(condition, sign: int, source=Leg) -> None:
+    """Add (`sign` +1) or subtract (-1) the `source` rows matching `condition` to the monthly
+    delay histograms, in one INSERT … SELECT … ON CONFLICT DO UPDATE."""
     dialect = db.session.get_bind().dialect.name
     upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(LegDelayMonthStat)
-    upsert = upsert.from_select([*_DELAY_KEY, "legs"], select_stmt)
+    upsert = upsert.from_select([*_DELAY_KEY, "legs"], _delays_select(condition, sign, source))
     db.session.execute(upsert.on_conflict_do_update(
         index_elements=list(_DELAY_KEY), set_={"legs": LegDelayMonthStat.legs + upsert.excluded.legs}))
 

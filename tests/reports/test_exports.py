@@ -16,7 +16,7 @@ from incidents.services.legs import LegInput, record_legs
 from reports.xlsx import XLSX_MIMETYPE
 from suppliers.forms import supplier_filters_from_args
 from suppliers.services import list_suppliers
-from tests.reports.export_fixtures import UTC, make_incident, table
+from tests.reports.export_fixtures import UTC, make_incident, sheet_rows, table
 
 ALL_KINDS = ["suppliers", "incidents", "legs", "audits", "findings", "corrective-actions", "chargebacks"]
 FORMULAS = ['=HYPERLINK("x")', "+cmd|' /C calc'!A0", "@SUM(1)", "\t=1+1"]
@@ -161,3 +161,29 @@ def test_the_api_exports_with_the_lists_filters(api_client):
     assert http.get("/api/v1/exports/incidents.xlsx").status_code == 401
     missing = http.get("/api/v1/exports/nothing.xlsx", headers=headers)
     assert missing.status_code == 404 and missing.json["error"]["code"]
+
+
+def test_an_export_writes_labels_in_its_own_language_and_the_next_export_in_its_own(app_ctx):
+    # Labels are translated once per export (reports.exports.row_context); one export's
+    # translations must not reach the next, made in another language.
+    from flask_babel import force_locale
+
+    from reports.exports import write_export
+
+    web = make_incident(dt.datetime(2026, 3, 10, 9, 0, tzinfo=UTC))
+    phone = make_incident(dt.datetime(2026, 3, 11, 9, 0, tzinfo=UTC), status="closed", channel="phone")
+    db.session.commit()
+    args = {"status": ["all"], "from": ["2026-03-01"], "to": ["2026-03-31"]}
+    written = {}
+    for language in ("it", "en", "it"):
+        out = io.BytesIO()
+        with force_locale(language):
+            assert write_export("incidents", args, out) == 2
+        rows = {r[0]: r for r in sheet_rows(out.getvalue()) if r and r[0] in (web.id, phone.id)}
+        # Channel, category, priority and status, as the sheet's columns 4-7 hold them.
+        written.setdefault(language, []).append({i: rows[i][3:7] for i in rows})
+    assert written["it"][0] == written["it"][1] == {
+        web.id: ["Modulo web", "Consegna in ritardo", "Normale", "Nuovo"],
+        phone.id: ["Telefono", "Consegna in ritardo", "Normale", "Chiuso"]}
+    assert written["en"][0] == {web.id: ["Web form", "Late delivery", "Normal", "New"],
+                                phone.id: ["Phone", "Late delivery", "Normal", "Closed"]}

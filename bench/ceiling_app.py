@@ -9,6 +9,11 @@ same keyset, from the same tables as Catena's incident and supplier lists, with 
 - `/suppliers?after=<code>,<id>`: suppliers not archived, by (code, id);
 - `/ping`: a fixed answer, the server's own ceiling.
 
+Both lists answer JSON, or with `&format=html` a minimal HTML page of the same rows: a table
+rendered by Jinja with autoescaping and a "Next" link, still without session, permission,
+ORM, translations or layout. It separates what rendering any HTML page of 50 rows costs from
+what Catena adds to it.
+
 `bench/ops/http_pages.py` serves it with the same gunicorn settings as Catena and asks for the
 page at the same cursor, so the two differ only by what Catena does around the query.
 """
@@ -17,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from flask import Flask, jsonify, request
+from flask import Flask, current_app, jsonify, request
 from sqlalchemy import Date, bindparam, create_engine, text
 
 from app.db import UTCDateTime
@@ -35,6 +40,20 @@ _SUPPLIERS = """
     WHERE archived_at IS NULL {after}
     ORDER BY code, id LIMIT :n
 """
+
+
+_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title></head>
+<body><h1>{{ title }}</h1><table><thead><tr>{% for h in header %}<th scope="col">{{ h }}</th>{% endfor %}</tr></thead>
+<tbody>{% for row in rows %}<tr>{% for value in row %}<td>{{ value if value is not none else "" }}</td>{% endfor %}</tr>
+{% endfor %}</tbody></table>{% if next %}<a rel="next" href="?after={{ next|urlencode }}">Next</a>{% endif %}</body></html>"""
+
+
+def _answer(title: str, header: list[str], rows: list[list], next_key: str | None):
+    if request.args.get("format") == "html":
+        # Compiled once per process, as Flask's loader caches Catena's templates.
+        page = current_app.extensions.setdefault("ceiling_page", current_app.jinja_env.from_string(_PAGE))
+        return page.render(title=title, header=header, rows=rows, next=next_key)
+    return jsonify(items=rows, next=next_key)
 
 
 def _after(value: str | None) -> tuple[str | None, int | None]:
@@ -70,9 +89,10 @@ def create_app() -> Flask:
         with engine.connect() as connection:
             rows = connection.execute(statement, {**params, "after_at": after_at, "after_id": after_id,
                                                   "n": PAGE_SIZE + 1}).all()
-        return jsonify(items=[[r.id, r.respond_by.isoformat(), r.status, r.priority, r.category_id,
-                               r.order_id, r.assignee_id] for r in rows[:PAGE_SIZE]],
-                       next=f"{rows[PAGE_SIZE - 1].respond_by.isoformat()},{rows[PAGE_SIZE - 1].id}"
+        return _answer("Incidents", ["Incident", "Respond by", "Status", "Priority", "Category", "Order", "Operator"],
+                       [[r.id, r.respond_by.isoformat(), r.status, r.priority, r.category_id, r.order_id,
+                         r.assignee_id] for r in rows[:PAGE_SIZE]],
+                       f"{rows[PAGE_SIZE - 1].respond_by.isoformat()},{rows[PAGE_SIZE - 1].id}"
                        if len(rows) > PAGE_SIZE else None)
 
     @app.get("/suppliers")
@@ -82,10 +102,10 @@ def create_app() -> Flask:
             sql = _SUPPLIERS.format(after="AND (code, id) > (:after_code, :after_id)" if after_id else "")
             rows = connection.execute(text(sql).columns(qualified_until=Date()), {"after_code": code, "after_id": after_id,
                                                          "n": PAGE_SIZE + 1}).all()
-        return jsonify(items=[[r.id, r.code, r.legal_name, r.country, r.status, r.risk_class,
-                               r.qualified_until.isoformat() if r.qualified_until else None]
-                              for r in rows[:PAGE_SIZE]],
-                       next=f"{rows[PAGE_SIZE - 1].code},{rows[PAGE_SIZE - 1].id}" if len(rows) > PAGE_SIZE else None)
+        return _answer("Suppliers", ["Id", "Code", "Legal name", "Country", "Status", "Risk class", "Qualified until"],
+                       [[r.id, r.code, r.legal_name, r.country, r.status, r.risk_class,
+                         r.qualified_until.isoformat() if r.qualified_until else None] for r in rows[:PAGE_SIZE]],
+                       f"{rows[PAGE_SIZE - 1].code},{rows[PAGE_SIZE - 1].id}" if len(rows) > PAGE_SIZE else None)
 
     return app
 

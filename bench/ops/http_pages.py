@@ -6,7 +6,9 @@ under gunicorn on 127.0.0.1 with 10 and 50 connections, beside the keyset ceilin
   never an OFFSET) `DEEP_PAGES` times or to the last page. The same request is then sent over and
   over by every connection, as a signed-in viewer.
 - **ceiling**: `bench/ceiling_app.py`, a minimal Flask view returning the same 50 rows by the
-  same keyset from the same table, at the same cursor, served with the same gunicorn settings.
+  same keyset from the same table, at the same cursor, served with the same gunicorn settings;
+  as JSON (the issue's ceiling) and as a minimal HTML page (a second ceiling: what any page of
+  50 rows costs, without Catena's session, translations and layout).
 - **incident list, every status** (`/incidents/?status=all`, the list behind the dashboard's
   figures): the whole million, at 10 connections.
 - **service dashboard** for the data's year (12 months), p50/p99, for `DASHBOARD_SECONDS` at each
@@ -109,6 +111,8 @@ def run(ctx: BenchContext) -> list[Measurement]:
                 measure(name, "catena", catena, deep, connections, per_sample, cookies=cookies, extra=depth)
                 measure(name, "keyset ceiling", ceiling, deep_ceiling, connections, per_sample, ceiling=True,
                         extra=depth)
+                measure(name, "keyset ceiling, HTML page", ceiling, f"{deep_ceiling}{'&' if '?' in deep_ceiling else '?'}"
+                        "format=html", connections, per_sample, ceiling=True, extra=depth)
         dashboard = f"/service/dashboard?from={year}-01&to={year}-12"
         single = asyncio.run(_one_at_a_time(catena, dashboard, cookies, 1))[0]
         if single <= DASHBOARD_CONCURRENT_LIMIT_S:

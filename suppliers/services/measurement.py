@@ -313,7 +313,6 @@ def _current_shares():
     return current_shares_select().subquery()
 
 
-
 def _incident_totals(metric: str, versions, supplier_ids, periods) -> dict[tuple[int, int], list]:
     """{(supplier_id, period index): [numerator, weight, sample]} for an incident metric."""
     if metric == "incidents_per_1000":

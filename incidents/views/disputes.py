@@ -25,7 +25,6 @@ from flask_login import current_user
 from markupsafe import Markup
 
 from app import link_pages
-from app.auth.access import permission_required
 from app.db import db, unit_of_work, utcnow
 from app.errors import ServiceError
 from app.forms import choices
@@ -70,10 +69,9 @@ def _common() -> dict:
 def _gone(dispute):
     """410: the link can change nothing; say whom to contact, show nothing of the incident."""
     sender = dispute.created_by
-    return render_template("incidents/disputes/gone.html", company=current_app.config["CATENA_COMPANY_NAME"],
-                           contact_name=sender.name if sender else None,
-                           contact_email=sender.email if sender else None,
-                           answered=dispute.status != DisputeStatus.OPEN), 410
+    explanation = (_("An answer has already been sent through this link.") if dispute.status != DisputeStatus.OPEN
+                   else _("The link has expired or was withdrawn."))
+    return link_pages.gone_page(explanation, sender.name if sender else None, sender.email if sender else None)
 
 
 def _portal_page(dispute, form, status: int = 200):

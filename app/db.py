@@ -5,7 +5,8 @@
 - `UTCDateTime`, which stores timezone-aware UTC and gives it back aware on both engines;
 - SQLite connection set-up: foreign keys, WAL, a busy timeout, and write transactions opened
   with BEGIN IMMEDIATE so that concurrent writers queue instead of failing;
-- `unit_of_work()`, the one place where a view, an API call, a job or a command commits.
+- `unit_of_work()`, the one place where a view, an API call, a job or a command commits;
+- `dialect_insert()` and `adding_upsert()`, INSERT … ON CONFLICT in the session's own dialect.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
@@ -44,6 +47,26 @@ db = SQLAlchemy(model_class=Base)
 def in_list(column: str, values) -> str:
     """SQL of a CHECK constraint keeping a column to an enum's values: "status IN ('a', 'b')"."""
     return f"{column} IN (" + ", ".join(f"'{v.value}'" for v in values) + ")"
+
+
+def dialect_insert(model):
+    """An INSERT of `model` that can take ON CONFLICT clauses, in the session's dialect
+    (SQLAlchemy has no dialect-neutral form of them)."""
+    dialect = db.session.get_bind().dialect.name
+    return (postgresql_insert if dialect == "postgresql" else sqlite_insert)(model)
+
+
+def adding_upsert(model, key: list[str], counters: list[str], *, from_select=None):
+    """An INSERT of `model` rows that, where a row with the same `key` exists, adds each of
+    the `counters` to the stored value instead: how the maintained statistics take deltas.
+    Rows come as parameters to execute, or from `from_select` (a SELECT giving the key
+    columns then the counters, in that order)."""
+    statement = dialect_insert(model)
+    if from_select is not None:
+        statement = statement.from_select([*key, *counters], from_select)
+    return statement.on_conflict_do_update(
+        index_elements=list(key),
+        set_={name: getattr(model, name) + getattr(statement.excluded, name) for name in counters})
 
 
 def utcnow() -> dt.datetime:

@@ -18,10 +18,8 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, exists, func, insert, literal, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.db import UTCDateTime, db, utcnow
+from app.db import UTCDateTime, db, dialect_insert, utcnow
 from app.errors import ValidationFailed
 from app.i18n import company_zone
 from incidents.models import STAGE_ORDER, AttributionShare, ImportBatch, Leg, LegOutcome, LegStage, Order, StagedLeg
@@ -364,7 +362,6 @@ def record_staged_legs(batch_id: int) -> tuple[int, int]:
     staged = StagedLeg.import_batch_id == batch_id
     now = utcnow()
     at_now = literal(now, UTCDateTime())
-    dialect_insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
     # New orders take their details from their last row; usually every row of an order gives
     # the same ones, and the updates below then find nothing to change.

@@ -22,10 +22,8 @@ from decimal import Decimal
 
 from sqlalchemy import BigInteger, cast, delete, func, insert, literal, select, tuple_
 from sqlalchemy.orm import aliased
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from app.db import db
+from app.db import adding_upsert, db
 from incidents.models import AttributionDecision, AttributionShare, Incident, IncidentShareDayStat
 
 MILLION = 1_000_000
@@ -63,13 +61,8 @@ def record_decision_shares(incident: Incident, revision: int, previous_revision:
 def _add(rows: list[dict]) -> None:
     if not rows:
         return
-    dialect = db.session.get_bind().dialect.name
-    upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(IncidentShareDayStat)
     stat = IncidentShareDayStat
-    db.session.execute(upsert.on_conflict_do_update(
-        index_elements=["supplier_id", "day"],
-        set_={"shares_count": stat.shares_count + upsert.excluded.shares_count,
-              "shares_millionths": stat.shares_millionths + upsert.excluded.shares_millionths}), rows)
+    db.session.execute(adding_upsert(stat, ["supplier_id", "day"], ["shares_count", "shares_millionths"]), rows)
     # A supplier left with no share that day has no row, as after a rebuild.
     keys = [(row["supplier_id"], row["day"]) for row in rows]
     db.session.execute(delete(stat).where(stat.shares_count == 0,

@@ -31,10 +31,7 @@ from sqlalchemy import (
     select,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-from app.db import db
+from app.db import adding_upsert, db
 from incidents.models import (
     DELAY_BUCKET_SECONDS,
     TOLERANCE_CHOICES,
@@ -133,14 +130,8 @@ def _add(rows: list[dict], sign: int) -> None:
     for row in rows:
         for name in counters:
             row[name] = sign * int(row[name] or 0)
-    dialect = db.session.get_bind().dialect.name
-    upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(LegDayStat)
     # Add to the stored counts; a key seen for the first time is inserted as it is.
-    statement = upsert.on_conflict_do_update(
-        index_elements=list(_KEY),
-        set_={name: getattr(LegDayStat, name) + getattr(upsert.excluded, name) for name in counters},
-    )
-    db.session.execute(statement, rows)
+    db.session.execute(adding_upsert(LegDayStat, list(_KEY), counters), rows)
 
 
 def subtract_legs(leg_ids: list[int]) -> None:
@@ -175,13 +166,7 @@ def _upsert_aggregates(condition, sign: int, source=Leg) -> None:
         .where(or_(source.outcome.is_(None), source.outcome != LegOutcome.CANCELLED.value), condition)
         .group_by(source.supplier_id, source.stage, source.promised_day, source.is_excluded)
     )
-    dialect = db.session.get_bind().dialect.name
-    upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(LegDayStat)
-    upsert = upsert.from_select([*_KEY, *aggregates], select_stmt)
-    db.session.execute(upsert.on_conflict_do_update(
-        index_elements=list(_KEY),
-        set_={name: getattr(LegDayStat, name) + getattr(upsert.excluded, name) for name in aggregates},
-    ))
+    db.session.execute(adding_upsert(LegDayStat, list(_KEY), list(aggregates), from_select=select_stmt))
 
 
 def subtract_legs_where(condition) -> None:
@@ -246,11 +231,8 @@ def _delays_select(condition, sign: int, source=Leg):
 def _upsert_delays(condition, sign: int, source=Leg) -> None:
     """Add (`sign` +1) or subtract (-1) the `source` rows matching `condition` to the monthly
     delay histograms, in one INSERT … SELECT … ON CONFLICT DO UPDATE."""
-    dialect = db.session.get_bind().dialect.name
-    upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(LegDelayMonthStat)
-    upsert = upsert.from_select([*_DELAY_KEY, "legs"], _delays_select(condition, sign, source))
-    db.session.execute(upsert.on_conflict_do_update(
-        index_elements=list(_DELAY_KEY), set_={"legs": LegDelayMonthStat.legs + upsert.excluded.legs}))
+    db.session.execute(adding_upsert(LegDelayMonthStat, list(_DELAY_KEY), ["legs"],
+                                     from_select=_delays_select(condition, sign, source)))
 
 
 def _subtract_delays(condition) -> None:

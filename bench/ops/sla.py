@@ -1,8 +1,9 @@
 """SLA measurement of every SLA of every supplier over the 12 months of the data set's year.
 
-Catena: `suppliers.services.measurement.measure_series` for every SLA series and every supplier
-it applies to (a supplier's own SLA replaces its role's default for the same metric and stage),
-12 monthly periods, as a ranking or a year of audits needs. Timed in two groups:
+Catena: `suppliers.services.measurement.measure_many` (what a ranking, the dashboard and a
+supplier's results call) for every SLA series and every supplier it applies to (a supplier's
+own SLA replaces its role's default for the same metric and stage), 12 monthly periods, as a
+ranking or a year of audits needs. Timed in two groups:
 
 - `count/sum metrics`: on-time, lost, damage, first-attempt rates, mean delay (read from the
   daily leg statistics) and incidents per 1,000 legs (the daily statistics of attributed
@@ -118,12 +119,9 @@ def series_and_suppliers(metrics: tuple[str, ...]):
 
 def measure_all(metrics: tuple[str, ...]) -> list:
     from app.db import db
-    from suppliers.services.measurement import measure_series, periods_between
+    from suppliers.services.measurement import measure_many
 
-    periods = periods_between("month", FIRST, LAST)
-    results = []
-    for versions, ids in series_and_suppliers(metrics):
-        results.extend(measure_series(versions, ids, periods, now=NOW))
+    results = measure_many(series_and_suppliers(metrics), FIRST, LAST, now=NOW)
     db.session.remove()
     return results
 

@@ -14,7 +14,9 @@ Rules (also in the README glossary):
 
 Everything is aggregated in SQL, no Python loop over legs: per SLA series, one statement over
 the daily statistics for settled days and one over the legs of the last days, for all the
-suppliers and periods asked. Percentiles read monthly delay histograms (exact to the hundredth
+suppliers and periods asked. Series measured together (`measure_many`: a supplier's results,
+a ranking, the dashboard) whose periods and versions are whole months share one read of the
+monthly sums of those statistics (`month_totals.MonthTotals`) for their settled months. Percentiles read monthly delay histograms (exact to the hundredth
 of an hour they are shown in), or rank the legs for weekly SLAs and versions that change
 mid-month. Incidents per 1,000 legs read daily statistics of attributed shares.
 """
@@ -43,6 +45,7 @@ from incidents.models import (
 from incidents.services.share_stats import MILLION, current_shares_select
 from suppliers.metrics import METRICS
 from suppliers.models import Comparator, MeasurementWindow, PenaltyKind, ServiceStandard
+from suppliers.services.month_totals import MonthTotals
 
 RATE_PLACES = Decimal("0.000001")
 HOUR_PLACES = Decimal("0.01")
@@ -126,23 +129,36 @@ def _quantize(metric_unit: str, value: Decimal) -> Decimal:
     return value.quantize(RATE_PLACES if metric_unit == "rate" else HOUR_PLACES, rounding=ROUND_HALF_UP)
 
 
-def judge(standard: ServiceStandard, value: Decimal | None, sample_size: int) -> tuple[str, Decimal]:
-    """Status and penalty of one period's value under one SLA version.
+NO_PENALTY = Decimal("0.00")
+
+
+class Judge:
+    """Status and penalty of a period's value under one SLA version, its terms read once (a
+    ranking judges thousands of periods by the same version).
 
     met: the value meets the target and the warning level; warning: it meets the target but
     not the warning level (at risk); breached: it misses the target (the penalty applies).
     """
-    if value is None or sample_size < standard.min_sample:
-        return "no_data", Decimal("0.00")
-    target = Decimal(standard.target)
-    at_least = standard.comparator == Comparator.AT_LEAST
-    meets = (lambda level: value >= level) if at_least else (lambda level: value <= level)
-    if meets(target):
+
+    def __init__(self, standard: ServiceStandard):
+        self.standard = standard
+        self.min_sample = standard.min_sample
+        self.target = Decimal(standard.target)
+        self.at_least = standard.comparator == Comparator.AT_LEAST
         warning = standard.warning_threshold
-        if warning is not None and not meets(Decimal(warning)):
-            return "warning", Decimal("0.00")
-        return "met", Decimal("0.00")
-    return "breached", penalty_for(standard, value)
+        self.warning = None if warning is None else Decimal(warning)
+
+    def _meets(self, value: Decimal, level: Decimal) -> bool:
+        return value >= level if self.at_least else value <= level
+
+    def __call__(self, value: Decimal | None, sample_size: int) -> tuple[str, Decimal]:
+        if value is None or sample_size < self.min_sample:
+            return "no_data", NO_PENALTY
+        if self._meets(value, self.target):
+            if self.warning is not None and not self._meets(value, self.warning):
+                return "warning", NO_PENALTY
+            return "met", NO_PENALTY
+        return "breached", penalty_for(self.standard, value)
 
 
 def penalty_for(standard: ServiceStandard, value: Decimal) -> Decimal:
@@ -160,7 +176,7 @@ def penalty_for(standard: ServiceStandard, value: Decimal) -> Decimal:
             gap *= 100
         due = amount * gap
     else:
-        return Decimal("0.00")
+        return NO_PENALTY
     if standard.penalty_cap is not None:
         due = min(due, Decimal(standard.penalty_cap))
     return due.quantize(CENT, rounding=ROUND_HALF_UP)
@@ -280,15 +296,19 @@ def _from_day_stats(metric: str, versions, supplier_ids, periods, first_day, las
     return db.session.execute(stmt).all()
 
 
-def _aggregate(metric: str, versions, supplier_ids, periods, now, zone):
+def _aggregate(metric: str, versions, supplier_ids, periods, now, zone, months=None):
     """{(supplier_id, period index): [numerator, sample]} for a count-based metric."""
     # Days before the one containing now − the longest tolerance have every open leg decided.
     longest = max(v.tolerance_minutes for v in versions)
     cutoff_day = (now - dt.timedelta(minutes=longest)).astimezone(zone).date()
     first_day, last_day = periods[0].start, periods[-1].end
     totals: dict[tuple[int, int], list[int]] = {}
+    tolerances = [v.tolerance_minutes for v in versions] if metric == "on_time_rate" else []
+    if (months is not None and _whole_months(versions, periods)
+            and months.covers(supplier_ids, first_day, last_day, tolerances)):
+        first_day = _add_settled_months(totals, metric, versions, supplier_ids, periods, cutoff_day, months)
     parts = []
-    if first_day < cutoff_day:
+    if first_day <= min(last_day, cutoff_day - dt.timedelta(days=1)):
         parts.append(_from_day_stats(metric, versions, supplier_ids, periods, first_day,
                                      min(last_day, cutoff_day - dt.timedelta(days=1))))
     if last_day >= cutoff_day:
@@ -298,6 +318,86 @@ def _aggregate(metric: str, versions, supplier_ids, periods, now, zone):
             entry = totals.setdefault((supplier_id, i), [0, 0])
             entry[0] += int(numerator or 0)
             entry[1] += int(sample or 0)
+    return totals
+
+
+# The same sums from whole months read once for many series (month_totals.MonthTotals) -------
+
+#: Counters (numerator, denominators) of `LegDayStat` per metric; on-time's numerator depends
+#: on the version's tolerance, and every leg of a settled day is decided.
+_MONTH_FRACTIONS = {
+    "lost_rate": ("lost", ("closed",)),
+    "damage_rate": ("damaged", ("closed",)),
+    "first_attempt_rate": ("completed", ("completed", "failed_attempt")),
+    "mean_delay_hours": ("late_seconds", ("with_actual",)),
+}
+
+
+def _months_in(period: Period) -> list[dt.date]:
+    months, month = [], period.start.replace(day=1)
+    while month <= period.end:
+        months.append(month)
+        month = _month_end(month) + dt.timedelta(days=1)
+    return months
+
+
+def _version_on(versions, day: dt.date) -> ServiceStandard | None:
+    """The version that judges a day's legs: the first in version order that covers it, as
+    `_version_case` picks in SQL."""
+    for v in versions:
+        if v.valid_from <= day and (v.valid_to is None or day <= v.valid_to):
+            return v
+    return None
+
+
+def _add_settled_months(totals, metric: str, versions, supplier_ids, periods, cutoff_day: dt.date,
+                        months: MonthTotals) -> dt.date:
+    """Add to `totals` the months of `periods` that end before `cutoff_day`, from the month
+    sums (periods and versions are whole months, so one version judges each month); the
+    first day left to measure."""
+    sums = months.legs()
+    stage = versions[0].stage or None
+    for i, period in enumerate(periods):
+        for month in _months_in(period):
+            if _month_end(month) >= cutoff_day:
+                return month
+            version = _version_on(versions, month)
+            if version is None:
+                continue
+            if metric == "on_time_rate":
+                numerator, denominators = f"on_time_{version.tolerance_minutes}", ("legs",)
+            else:
+                numerator, denominators = _MONTH_FRACTIONS[metric]
+            top, bottoms = months.index(numerator), [months.index(name) for name in denominators]
+            flags = (False,) if version.honours_exclusions else (False, True)
+            for supplier_id in supplier_ids:
+                for excluded in flags:
+                    row = sums.get((supplier_id, stage, month, excluded))
+                    if row is not None:
+                        entry = totals.setdefault((supplier_id, i), [0, 0])
+                        entry[0] += row[top]
+                        entry[1] += sum(row[b] for b in bottoms)
+    return periods[-1].end + dt.timedelta(days=1)
+
+
+def _incidents_per_1000_from_months(versions, supplier_ids, periods, months: MonthTotals):
+    """`_incidents_per_1000_totals` from the month sums (periods and versions whole months)."""
+    legs, shares = months.legs(), months.shares()
+    legs_at = months.index("legs")
+    totals: dict[tuple[int, int], list] = {}
+    carried: dict[tuple[int, int], int] = {}
+    for i, period in enumerate(periods):
+        for month in _months_in(period):
+            covered = _version_on(versions, month) is not None
+            for supplier_id in supplier_ids:
+                for excluded in (False, True):
+                    row = legs.get((supplier_id, None, month, excluded))
+                    if row is not None:
+                        totals.setdefault((supplier_id, i), [None, None, 0])[2] += row[legs_at]
+                if covered:
+                    carried[(supplier_id, i)] = carried.get((supplier_id, i), 0) + shares.get((supplier_id, month), 0)
+    for key, entry in totals.items():
+        entry[0] = Decimal(carried.get(key, 0)) / MILLION
     return totals
 
 
@@ -313,9 +413,12 @@ def _current_shares():
     return current_shares_select().subquery()
 
 
-def _incident_totals(metric: str, versions, supplier_ids, periods) -> dict[tuple[int, int], list]:
+def _incident_totals(metric: str, versions, supplier_ids, periods, months=None) -> dict[tuple[int, int], list]:
     """{(supplier_id, period index): [numerator, weight, sample]} for an incident metric."""
     if metric == "incidents_per_1000":
+        if (months is not None and _whole_months(versions, periods)
+                and months.covers(supplier_ids, periods[0].start, periods[-1].end)):
+            return _incidents_per_1000_from_months(versions, supplier_ids, periods, months)
         return _incidents_per_1000_totals(versions, supplier_ids, periods)
     shares = _current_shares()
     day = Incident.reported_day
@@ -436,20 +539,22 @@ def _percentile_from_histograms(versions, supplier_ids, periods, percent: int):
 
 
 def measure_series(versions: list[ServiceStandard], supplier_ids: list[int], periods: list[Period],
-                   now: dt.datetime | None = None, zone: ZoneInfo | None = None) -> list[SlaResult]:
-    """Results of one SLA (all versions of one series) for suppliers and periods."""
+                   now: dt.datetime | None = None, zone: ZoneInfo | None = None,
+                   months: MonthTotals | None = None) -> list[SlaResult]:
+    """Results of one SLA (all versions of one series) for suppliers and periods; `months`,
+    shared by the series measured together, gives the sums of whole months (`measure_many`)."""
     if not versions or not supplier_ids or not periods:
         return []
     now = now or utcnow()
     metric = METRICS[versions[0].metric]
     versions = sorted(versions, key=lambda v: v.version)
     if metric.source == "incidents":
-        measured = _incident_values(metric.code, _incident_totals(metric.code, versions, supplier_ids, periods))
+        measured = _incident_values(metric.code, _incident_totals(metric.code, versions, supplier_ids, periods, months))
     elif metric.code == "p95_delay_hours":
         rows = _percentile_rows(versions, supplier_ids, periods)
         measured = {(s, i): (Decimal(delay) / 3600, n) for s, i, delay, n in rows}
     else:
-        totals = _aggregate(metric.code, versions, supplier_ids, periods, now, zone or company_zone())
+        totals = _aggregate(metric.code, versions, supplier_ids, periods, now, zone or company_zone(), months)
         measured = {}
         for (supplier_id, i), (numerator, sample) in totals.items():
             if sample == 0:
@@ -459,15 +564,14 @@ def measure_series(versions: list[ServiceStandard], supplier_ids: list[int], per
             else:
                 measured[(supplier_id, i)] = (Decimal(numerator) / Decimal(sample), sample)
     results = []
-    in_force = [(i, period, version_for_period(versions, period)) for i, period in enumerate(periods)]
+    in_force = [(i, period, version, Judge(version)) for i, period in enumerate(periods)
+                if (version := version_for_period(versions, period)) is not None]
     for supplier_id in supplier_ids:
-        for i, period, version in in_force:
-            if version is None:
-                continue
+        for i, period, version, judge in in_force:
             value, sample = measured.get((supplier_id, i), (None, 0))
             if value is not None:
                 value = _quantize(metric.unit, value)
-            status, penalty = judge(version, value, sample)
+            status, penalty = judge(value, sample)
             results.append(SlaResult(version, supplier_id, period, value, sample, status, penalty))
     return results
 
@@ -483,14 +587,37 @@ def suppliers_results(suppliers, first: dt.date, last: dt.date,
     suppliers it applies to (one statement per series, not one per series and supplier)."""
     from suppliers.services.standards import series_for_supplier
 
-    now = now or utcnow()
     plan: dict[int, tuple[list[ServiceStandard], list[int]]] = {}
     for supplier in suppliers:
         for versions in series_for_supplier(supplier):
             if METRICS[versions[0].metric].is_available:
                 plan.setdefault(versions[0].series_id, (versions, []))[1].append(supplier.id)
+    return measure_many(list(plan.values()), first, last, now)
+
+
+def measure_many(series: list[tuple[list[ServiceStandard], list[int]]], first: dt.date, last: dt.date,
+                 now: dt.datetime | None = None) -> list[SlaResult]:
+    """Results of several SLA series, each (versions, supplier ids it applies to), over the
+    periods of [first, last] of its window. Whole months are read once for all the series
+    (`MonthTotals`); the rest series by series."""
+    now = now or utcnow()
+    zone = company_zone()
+    measured = [(versions, ids, periods_between(versions[0].window, first, last)) for versions, ids in series]
+    months = shared_months(measured)
     results = []
-    for versions, supplier_ids in plan.values():
-        periods = periods_between(versions[0].window, first, last)
-        results.extend(measure_series(versions, supplier_ids, periods, now))
+    for versions, ids, periods in measured:
+        results.extend(measure_series(versions, ids, periods, now, zone, months))
     return results
+
+
+def shared_months(measured) -> MonthTotals | None:
+    """The month sums that series [(versions, supplier ids, periods)] measured together share:
+    every supplier, the months from the first period's start to the last one's end, and the
+    on-time tolerances they judge by. Read only when a series first needs them."""
+    spans = [(periods[0].start, periods[-1].end) for _, _, periods in measured if periods]
+    if not spans:
+        return None
+    tolerances = {v.tolerance_minutes for versions, _, _ in measured if versions[0].metric == "on_time_rate"
+                  for v in versions}
+    return MonthTotals({i for _, ids, _ in measured for i in ids},
+                       min(start for start, _ in spans), max(end for _, end in spans), tolerances)

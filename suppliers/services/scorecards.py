@@ -18,7 +18,8 @@
   override (same metric and stage). Suppliers with no such SLA rank last, as "no data".
 
 Results come from `measurement.measure_series`: one SQL aggregation per role-default series
-for all the role's suppliers at once, plus one per supplier-owned series.
+for all the role's suppliers at once, plus one per supplier-owned series; the settled whole
+months of all of them are read once (`measurement.shared_months`).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from sqlalchemy import select
 from app.db import db
 from suppliers.metrics import METRICS, Metric
 from suppliers.models import MeasurementWindow, ServiceStandard, Supplier, SupplierChainRole
-from suppliers.services.measurement import Period, SlaResult, measure_series, periods_between
+from suppliers.services.measurement import Period, SlaResult, measure_series, periods_between, shared_months
 from suppliers.services.standards import series_for_role, series_for_supplier
 
 #: The word and colour of each period status, the same on every page (green / yellow / red /
@@ -200,7 +201,7 @@ def scorecard(supplier: Supplier, last_period_day: dt.date, periods: int = 12,
 
     SLAs with no version in force during any of those periods are left out.
     """
-    slas, unmeasured = [], []
+    measured, unmeasured = [], []
     for versions in series_for_supplier(supplier):
         latest = versions[-1]
         metric = METRICS[latest.metric]
@@ -208,12 +209,15 @@ def scorecard(supplier: Supplier, last_period_day: dt.date, periods: int = 12,
             unmeasured.append(latest)
             continue
         shown = last_periods(latest.window, last_period_day, periods_shown(latest.window, periods))
-        if not _overlaps(versions, shown[0].start, shown[-1].end):
-            continue
-        by_key = {r.period.key: r for r in measure_series(versions, [supplier.id], shown, now)}
-        running = running_day or last_period_day
+        if _overlaps(versions, shown[0].start, shown[-1].end):
+            measured.append((versions, [supplier.id], shown))
+    months = shared_months(measured)
+    slas = []
+    running = running_day or last_period_day
+    for versions, _, shown in measured:
+        by_key = {r.period.key: r for r in measure_series(versions, [supplier.id], shown, now, months=months)}
         cells = [ScorecardCell(p, by_key.get(p.key), p.start <= running <= p.end) for p in shown]
-        slas.append(ScorecardSla(versions, metric, cells))
+        slas.append(ScorecardSla(versions, METRICS[versions[-1].metric], cells))
     return Scorecard(supplier, last_period_day, periods, slas, unmeasured)
 
 
@@ -331,29 +335,30 @@ def ranking(chain_role: str, first: dt.date, last: dt.date, *, limit: int = RANK
     for versions in own_series:
         own_measures[versions[0].supplier_id].add((versions[0].metric, versions[0].stage))
 
-    slas: dict[int, list[SlaAttainment]] = defaultdict(list)
-
-    def collect(versions, supplier_ids, is_role_default):
-        periods = periods_between(versions[-1].window, first, last)
-        by_supplier: dict[int, list[SlaResult]] = defaultdict(list)
-        for start in range(0, len(supplier_ids), 5_000):
-            for result in measure_series(versions, supplier_ids[start:start + 5_000], periods, now):
-                by_supplier[result.supplier_id].append(result)
-        for supplier_id, results in by_supplier.items():
-            attained = _attainment(results, is_role_default)
-            if attained is not None:
-                slas[supplier_id].append(attained)
-
+    measured = []  # (versions, supplier ids, periods, is the role default)
     for versions in series_for_role(chain_role):
         if not _measurable(versions):
             continue
         measure = (versions[0].metric, versions[0].stage)
         # A supplier's own SLA on the same metric and stage overrides the role default.
         applies_to = [i for i in ids if measure not in own_measures[i]]
-        collect(versions, applies_to, True)
+        measured.append((versions, applies_to, periods_between(versions[-1].window, first, last), True))
     for versions in own_series:
         if _measurable(versions):
-            collect(versions, [versions[0].supplier_id], False)
+            measured.append((versions, [versions[0].supplier_id], periods_between(versions[-1].window, first, last),
+                             False))
+    months = shared_months([(versions, supplier_ids, periods) for versions, supplier_ids, periods, _ in measured])
+
+    slas: dict[int, list[SlaAttainment]] = defaultdict(list)
+    for versions, supplier_ids, periods, is_role_default in measured:
+        by_supplier: dict[int, list[SlaResult]] = defaultdict(list)
+        for start in range(0, len(supplier_ids), 5_000):
+            for result in measure_series(versions, supplier_ids[start:start + 5_000], periods, now, months=months):
+                by_supplier[result.supplier_id].append(result)
+        for supplier_id, results in by_supplier.items():
+            attained = _attainment(results, is_role_default)
+            if attained is not None:
+                slas[supplier_id].append(attained)
 
     ranked = [RankedSupplier(s, slas[s.id]) for s in suppliers]
     with_data = sorted((r for r in ranked if r.score is not None), key=lambda r: (-r.score, r.supplier.code))

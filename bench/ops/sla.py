@@ -242,7 +242,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
             by_metric[r.metric] += 1
         legs_only = sampled(lambda: measure_all(COUNT_METRICS[:-1]), ctx.repeats)
         out.append(Measurement(
-            "SLA measurement: count/sum metrics", "Catena measure_series (daily statistics)", ctx.engine, len(counted),
+            "SLA measurement: count/sum metrics", "Catena measure_many (monthly sums of the daily statistics)", ctx.engine, len(counted),
             samples, unit="results", extra={"results_by_metric": dict(by_metric), "legs": legs,
                                              "legs_metrics_only_s": min(legs_only)},
             note=f"{len(counted):,} results (every count/sum SLA × supplier × 12 months); the leg metrics alone "
@@ -250,7 +250,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
         percentile = measure_all(PERCENTILE_METRICS)
         p_samples = sampled(lambda: measure_all(PERCENTILE_METRICS), ctx.repeats, budget_s=60)
         out.append(Measurement(
-            "SLA measurement: percentile metrics", "Catena measure_series (p95 delay, monthly delay histograms)",
+            "SLA measurement: percentile metrics", "Catena measure_many (p95 delay, monthly delay histograms)",
             ctx.engine, len(percentile), p_samples, unit="results", extra={"legs": legs}))
 
         rows = []

@@ -2,9 +2,10 @@
 
 Catena: `reports.exports.write_export("incidents", …)` — what the background export worker runs
 — over the generated database: the backlog's filtered query (every status, reported between two
-days chosen so that about 100,000 rows match; all 1,000,000 for the large case), the ORM
-rows with category, order and assignee, the row function (company-zone times, labels, hours),
-and `reports.xlsx.TableSheet` on an XlsxWriter constant_memory workbook (`reports.xlsx.XlsxBook`).
+days chosen so that about 100,000 rows match; all 1,000,000 for the large case) read as
+plain values joined to category, order and assignee (`ExportKind.values`), the row function
+(company-zone times, labels, hours), and `reports.xlsx.TableSheet` on an XlsxWriter
+constant_memory workbook (`reports.xlsx.XlsxBook`).
 
 Ceilings, over the same rows (one plain SQL statement with the same joins, order and filter,
 streamed from the DB-API cursor, and the same values: local times, labels, hours, formula
@@ -16,7 +17,7 @@ neutralisation through `reports.xlsx.cell_value`):
 
 Every writer runs in a forked child of its own (`bench.core.in_child`): its seconds and its own
 peak RSS. For the 100,000-row case the run also times the parts of Catena's export — the plain
-query alone, the ORM rows and row function alone (no writer) — so the writer's share is known.
+query alone, Catena's query and row function alone (no writer) — so the writer's share is known.
 """
 from __future__ import annotations
 
@@ -104,7 +105,7 @@ def catena_export(ctx: BenchContext, first: str, last: str, path: str) -> int:
 
 
 def catena_rows_only(ctx: BenchContext, first: str, last: str) -> int:
-    """Catena's query, ORM rows and row function, no writer: what the export costs before writing."""
+    """Catena's query and row function, no writer: what the export costs before writing."""
     from flask_babel import force_locale
 
     from reports.exports import ensure_registered, row_context, stream_rows
@@ -281,7 +282,7 @@ def run(ctx: BenchContext) -> list[Measurement]:
             writer_s = catena.median_s - orm_s
             catena.extra.update(query_only_s=query_s, orm_rows_s=orm_s, writer_s=writer_s)
             catena.note = (f"own memory (peak RSS above the process's RSS at start) {extra['own_peak_mib']:.0f} MiB; "
-                           f"parts: plain query {query_s:.2f} s; Catena's ORM query and row function, no writer, "
+                           f"parts: plain query {query_s:.2f} s; Catena's query and row function, no writer, "
                            f"{orm_s:.2f} s; so the writer (XlsxWriter, TableSheet) ≈ {writer_s:.2f} s "
                            f"({writer_s / catena.median_s:.0%})")
         if label == "1M":

@@ -187,3 +187,27 @@ def test_an_export_writes_labels_in_its_own_language_and_the_next_export_in_its_
         phone.id: ["Telefono", "Consegna in ritardo", "Normale", "Chiuso"]}
     assert written["en"][0] == {web.id: ["Web form", "Late delivery", "Normal", "New"],
                                 phone.id: ["Phone", "Late delivery", "Normal", "Closed"]}
+
+
+def test_the_incident_export_names_the_order_or_the_reference_given_and_the_assignee(app_ctx, make_user):
+    # The export reads incidents as plain values joined to their order and assignee
+    # (ExportKind.values): an incident with neither still has its row.
+    from incidents.models import Order
+    from reports.exports import write_export
+
+    order = Order(ref="ORD-77")
+    db.session.add(order)
+    db.session.flush()
+    agent = make_user(role="operator", name="Giulia Neri")
+    linked = make_incident(dt.datetime(2026, 3, 10, 9, 0, tzinfo=UTC), order_id=order.id, assignee_id=agent.id)
+    given = make_incident(dt.datetime(2026, 3, 11, 9, 0, tzinfo=UTC), order_ref_given="ORD-UNKNOWN-9")
+    bare = make_incident(dt.datetime(2026, 3, 12, 9, 0, tzinfo=UTC))
+    db.session.commit()
+    out = io.BytesIO()
+    assert write_export("incidents", {"status": ["all"], "from": ["2026-03-01"]}, out) == 3
+    header, rows, _ = table(out.getvalue())
+    by_id = {row[0]: dict(zip(header, row)) for row in rows}
+    assert (by_id[linked.id]["Order"], by_id[linked.id]["Assignee"]) == ("ORD-77", "Giulia Neri")
+    assert (by_id[given.id]["Order"], by_id[given.id]["Assignee"]) == ("ORD-UNKNOWN-9", "")
+    assert (by_id[bare.id]["Order"], by_id[bare.id]["Assignee"]) == ("", "")
+    assert [row[0] for row in rows] == [linked.id, given.id, bare.id]     # the backlog's order: respond by

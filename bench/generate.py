@@ -28,9 +28,10 @@ big tables go in through the engine's bulk path: one executemany transaction on 
 SQL formats times, so only integers cross from Python), COPY of CSV made by Arrow on
 PostgreSQL. Secondary indexes (and on PostgreSQL unique and foreign-key constraints) of the
 bulk tables are dropped first and made again after, which is several times faster than
-maintaining them row by row. The daily leg statistics are then rebuilt in one statement
-(`incidents.services.stats.rebuild_day_stats`), as after any bulk load that bypassed
-`record_legs`.
+maintaining them row by row. The daily leg statistics and monthly delay histograms that
+`record_legs` would keep are summed with NumPy as the legs are made (`LegStatistics`) and
+written with them: equal, row for row, to what `incidents.services.stats.rebuild_day_stats`
+recomputes (tests/bench/test_generate.py), in seconds instead of a minute and a half.
 """
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.core import Size  # noqa: E402
+from incidents.models import DELAY_BUCKET_SECONDS, TOLERANCE_CHOICES  # noqa: E402
 
 SIZES = {
     # For the generator's own test: seconds.
@@ -512,6 +514,120 @@ def prefetched(items):
             yield item
 
 
+# Statistics ------------------------------------------------------------------------------------
+#
+# The daily leg statistics and monthly delay histograms of the generated legs, summed chunk by
+# chunk with NumPy as the legs are made and written with them: a recomputation over 10 million
+# legs (incidents.services.stats.rebuild_day_stats) took 70-100 s of every generation.
+# tests/bench/test_generate.py checks that what is written equals that recomputation.
+
+DAY_STAT_COLUMNS = ("legs", "closed", "lost", "damaged", "completed", "failed_attempt", "with_actual",
+                    "late_seconds", *(f"on_time_{m}" for m in TOLERANCE_CHOICES))
+#: Key ranges: promised days within 400 days after the year's first minus 30, months within 40.
+_DAY_BASE, _DAY_SPAN = EPOCH // 86400 - 30, 512
+_MONTH_BASE, _MONTH_SPAN = (YEAR - 1970) * 12 - 1, 40
+_BUCKETS = 1 << 32
+
+
+def _sum_by_key(keys: np.ndarray, columns: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct keys, per key the sum of each column) as int64."""
+    distinct, where = np.unique(keys, return_inverse=True)
+    sums = np.empty((len(distinct), len(columns)), dtype=np.int64)
+    for c, column in enumerate(columns):
+        # Float sums are exact here: no key's sum comes near 2**53.
+        sums[:, c] = np.rint(np.bincount(where, weights=column, minlength=len(distinct)))
+    return distinct, sums
+
+
+class LegStatistics:
+    """Accumulates `LegDayStat` and `LegDelayMonthStat` rows over the generated legs."""
+
+    def __init__(self):
+        self._days: list[tuple[np.ndarray, np.ndarray]] = []
+        self._delays: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, g: dict) -> None:
+        keep = g["outcome"] != O_CANCELLED   # cancelled legs are in no count
+        supplier, stage, day = g["supplier_id"][keep], g["stage"][keep], g["promised_day"][keep]
+        excluded, outcome = g["is_excluded"][keep].astype(np.int64), g["outcome"][keep]
+        has_actual, delay = g["has_actual"][keep], g["delay_seconds"][keep]
+        if len(day) and (day.min() < _DAY_BASE or day.max() >= _DAY_BASE + _DAY_SPAN):
+            raise ValueError("a promised day outside the statistics' key range")
+        day_key = ((supplier * 8 + stage) * _DAY_SPAN + (day - _DAY_BASE)) * 2 + excluded
+        not_lost = outcome != O_LOST
+        columns = [np.ones(len(day)), outcome != O_OPEN, outcome == O_LOST, outcome == O_DAMAGED,
+                   outcome == O_COMPLETED, outcome == O_FAILED, has_actual, np.where(has_actual & (delay > 0), delay, 0),
+                   *(has_actual & (delay <= m * 60) & not_lost for m in TOLERANCE_CHOICES)]
+        self._days.append(_sum_by_key(day_key, [np.asarray(c, dtype=np.float64) for c in columns]))
+        month = day.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) - _MONTH_BASE
+        bucket = np.where(delay > 0, delay // DELAY_BUCKET_SECONDS, 0)
+        delay_key = ((((supplier * 8 + stage) * _MONTH_SPAN + month) * 2 + excluded) * _BUCKETS + bucket)[has_actual]
+        self._delays.append(_sum_by_key(delay_key, [np.ones(len(delay_key))]))
+
+    @staticmethod
+    def _merged(parts):
+        keys = np.concatenate([k for k, _ in parts])
+        values = np.concatenate([v for _, v in parts])
+        return _sum_by_key(keys, [values[:, c].astype(np.float64) for c in range(values.shape[1])])
+
+    def day_rows(self):
+        """(supplier id, stage, day (epoch days), excluded, *DAY_STAT_COLUMNS) per key."""
+        keys, sums = self._merged(self._days)
+        excluded, rest = keys % 2, keys // 2
+        day, rest = rest % _DAY_SPAN + _DAY_BASE, rest // _DAY_SPAN
+        return rest // 8, rest % 8, day, excluded, sums
+
+    def delay_rows(self):
+        """(supplier id, stage, month (months since 1970), excluded, bucket, legs) per key."""
+        keys, sums = self._merged(self._delays)
+        bucket, rest = keys % _BUCKETS, keys // _BUCKETS
+        excluded, rest = rest % 2, rest // 2
+        month, rest = rest % _MONTH_SPAN + _MONTH_BASE, rest // _MONTH_SPAN
+        return rest // 8, rest % 8, month, excluded, bucket, sums[:, 0]
+
+
+def _write_statistics_sqlite(connection, stats: LegStatistics) -> None:
+    stage_names = np.array(STAGES, dtype=object)
+    supplier, stage, day, excluded, sums = stats.day_rows()
+    days = np.datetime_as_string(day.astype("datetime64[D]"), unit="D").astype(object)
+    connection.executemany(
+        f"INSERT INTO leg_day_stats (supplier_id, stage, day, is_excluded, {', '.join(DAY_STAT_COLUMNS)}) "
+        f"VALUES ({', '.join('?' * (4 + len(DAY_STAT_COLUMNS)))})",
+        zip(supplier.tolist(), stage_names[stage].tolist(), days.tolist(), excluded.tolist(), *sums.T.tolist()))
+    supplier, stage, month, excluded, bucket, legs = stats.delay_rows()
+    months = np.datetime_as_string(month.astype("datetime64[M]").astype("datetime64[D]"), unit="D").astype(object)
+    connection.executemany(
+        "INSERT INTO leg_delay_month_stats (supplier_id, stage, month, is_excluded, delay_bucket, legs) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        zip(supplier.tolist(), stage_names[stage].tolist(), months.tolist(), excluded.tolist(), bucket.tolist(),
+            legs.tolist()))
+
+
+def _write_statistics_postgresql(connection, stats: LegStatistics) -> None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    def copy(table: str, data) -> None:
+        buffer = io.BytesIO()
+        pacsv.write_csv(data, buffer, write_options=pacsv.WriteOptions(include_header=False))
+        with connection.cursor().copy(f"COPY {table} ({', '.join(data.column_names)}) FROM STDIN WITH (FORMAT csv)") \
+                as writer:
+            writer.write(buffer.getbuffer())
+
+    stage_names = np.array(STAGES, dtype=object)
+    supplier, stage, day, excluded, sums = stats.day_rows()
+    copy("leg_day_stats", pa.table({
+        "supplier_id": supplier, "stage": pa.array(stage_names[stage], type=pa.string()),
+        "day": pa.array(day.astype(np.int32), type=pa.date32()), "is_excluded": excluded.astype(bool),
+        **{name: sums[:, c] for c, name in enumerate(DAY_STAT_COLUMNS)}}))
+    supplier, stage, month, excluded, bucket, legs = stats.delay_rows()
+    first_days = month.astype("datetime64[M]").astype("datetime64[D]").astype(np.int32)
+    copy("leg_delay_month_stats", pa.table({
+        "supplier_id": supplier, "stage": pa.array(stage_names[stage], type=pa.string()),
+        "month": pa.array(first_days, type=pa.date32()), "is_excluded": excluded.astype(bool),
+        "delay_bucket": bucket, "legs": legs}))
+
+
 # Writing: SQLite --------------------------------------------------------------------------------
 
 _TS = "strftime('%Y-%m-%d %H:%M:%S.000000', {}, 'unixepoch')"
@@ -587,7 +703,8 @@ def _rows(world: World, chunk: Chunk) -> dict[str, list]:
             "attribution_shares": shares}
 
 
-def _sqlite_bulk(path: str, world: World, size: Size, seed: int, timings: dict) -> dict[str, int]:
+def _sqlite_bulk(path: str, world: World, size: Size, seed: int, timings: dict,
+                 stats: LegStatistics) -> dict[str, int]:
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=OFF")
     connection.execute("PRAGMA synchronous=OFF")
@@ -607,16 +724,24 @@ def _sqlite_bulk(path: str, world: World, size: Size, seed: int, timings: dict) 
     for name, _ in indexes:
         connection.execute(f"DROP INDEX {name}")
     started = time.perf_counter()
-    for made in prefetched(_rows(world, chunk) for chunk in chunks(world, size, seed)):
-        for table, rows in made.items():
+
+    def made(chunk):
+        stats.add(chunk.legs)
+        return _rows(world, chunk)
+
+    for rows_of in prefetched(made(chunk) for chunk in chunks(world, size, seed)):
+        for table, rows in rows_of.items():
             connection.executemany(SQLITE_INSERTS[table], rows)
             counts[table] += len(rows)
     timings["bulk_write_s"] = time.perf_counter() - started
     started = time.perf_counter()
     for _, sql in indexes:
         connection.execute(sql)
-    connection.execute("COMMIT")
     timings["indexes_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    _write_statistics_sqlite(connection, stats)
+    connection.execute("COMMIT")
+    timings["day_stats_s"] = time.perf_counter() - started
     connection.execute("PRAGMA journal_mode=WAL")
     connection.close()
     return counts
@@ -687,7 +812,8 @@ def _arrow_tables(world: World, chunk: Chunk) -> dict:
             "attribution_shares": shares}
 
 
-def _postgresql_bulk(url: str, world: World, size: Size, seed: int, timings: dict) -> dict[str, int]:
+def _postgresql_bulk(url: str, world: World, size: Size, seed: int, timings: dict,
+                     stats: LegStatistics) -> dict[str, int]:
     import psycopg
     import pyarrow.csv as pacsv
 
@@ -715,6 +841,7 @@ def _postgresql_bulk(url: str, world: World, size: Size, seed: int, timings: dic
         started = time.perf_counter()
         options = pacsv.WriteOptions(include_header=False, batch_size=65536)
         def as_csv(chunk):
+            stats.add(chunk.legs)
             made = {}
             for table, data in _arrow_tables(world, chunk).items():
                 buffer = io.BytesIO()
@@ -742,6 +869,10 @@ def _postgresql_bulk(url: str, world: World, size: Size, seed: int, timings: dic
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 0) + 1, false)")
         connection.commit()
         timings["indexes_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        _write_statistics_postgresql(connection, stats)
+        connection.commit()
+        timings["day_stats_s"] = time.perf_counter() - started
     return counts
 
 
@@ -893,7 +1024,6 @@ def generate(database_url: str, size: Size | str, seed: int = 2026, *, instance_
     from app.config import normalise_database_url
     from app.db import db
     from incidents.services.share_stats import rebuild_share_stats
-    from incidents.services.stats import rebuild_day_stats
 
     size = SIZES[size] if isinstance(size, str) else size
     timings: dict[str, float] = {}
@@ -913,19 +1043,13 @@ def generate(database_url: str, size: Size | str, seed: int = 2026, *, instance_
         db.engine.dispose()
     log(f"[generate] {dialect}: {size.legs:,} legs, {size.incidents:,} incidents, {size.suppliers} suppliers")
     url = normalise_database_url(database_url)
+    stats = LegStatistics()
     if dialect == "sqlite":
-        counts = _sqlite_bulk(url.split("///", 1)[1], world, size, seed, timings)
+        counts = _sqlite_bulk(url.split("///", 1)[1], world, size, seed, timings, stats)
     else:
-        counts = _postgresql_bulk(database_url, world, size, seed, timings)
+        counts = _postgresql_bulk(database_url, world, size, seed, timings, stats)
     log(f"[generate] bulk write {timings['bulk_write_s']:.1f} s, indexes {timings['indexes_s']:.1f} s")
     with app.app_context():
-        mark = time.perf_counter()
-        if dialect == "sqlite":
-            db.session.execute(text("PRAGMA threads=2"))
-            db.session.execute(text("PRAGMA cache_size=-500000"))
-        rebuild_day_stats()
-        db.session.commit()
-        timings["day_stats_s"] = time.perf_counter() - mark
         mark = time.perf_counter()
         rebuild_share_stats()
         db.session.commit()

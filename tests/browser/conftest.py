@@ -19,7 +19,8 @@ import pytest
 from app.config import ROOT_DIR
 from tests.browser import accessibility
 from tests.browser.journey import Journey
-from tests.browser.server import LiveServer, create_browser_database, drop_browser_database
+from tests.browser.server import LiveServer
+from tests.scratch_databases import create_scratch_database, drop_scratch_database
 
 CHROMIUM = Path("/usr/bin/chromium")
 #: Chromium's switches: headless, as root, and nothing that reaches for Google's hosts, which
@@ -80,13 +81,13 @@ def playwright_chromium():
 def live_server(playwright_chromium, tmp_path_factory):
     test_database_url = os.environ.get("TEST_DATABASE_URL")
     scratch = tmp_path_factory.mktemp("browser")
-    database_url = create_browser_database(test_database_url, scratch)
+    database_url = create_scratch_database(test_database_url, scratch, "browser")
     server = LiveServer(database_url, scratch / "instance").start()
     try:
         yield server
     finally:
         server.stop()
-        drop_browser_database(test_database_url, database_url)
+        drop_scratch_database(test_database_url, database_url)
 
 
 @pytest.fixture

@@ -19,42 +19,11 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app import create_app
-from app.config import TestConfig, normalise_database_url
+from app.config import TestConfig
 from app.db import db
-
-
-def _postgresql_admin(url: str):
-    """An autocommit engine on the server of `url` (CREATE/DROP DATABASE run outside a transaction)."""
-    return create_engine(normalise_database_url(url), isolation_level="AUTOCOMMIT")
-
-
-def create_browser_database(test_database_url: str | None, scratch: Path) -> str:
-    """Make an empty database for the browser session; return its URL."""
-    if not test_database_url:
-        return f"sqlite:///{scratch / 'browser.sqlite'}"
-    url = make_url(normalise_database_url(test_database_url))
-    name = f"{url.database}_browser"
-    engine = _postgresql_admin(test_database_url)
-    with engine.connect() as conn:
-        # A run that was killed leaves its database behind; start from nothing.
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_browser_database(test_database_url: str | None, browser_url: str) -> None:
-    if not test_database_url:
-        return
-    engine = _postgresql_admin(test_database_url)
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(browser_url).database}" WITH (FORCE)'))
-    engine.dispose()
 
 
 class _QuietRequestHandler(WSGIRequestHandler):

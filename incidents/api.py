@@ -137,8 +137,6 @@ def get_order(ref):
 
 # Incidents -------------------------------------------------------------------------------
 
-import datetime as _dt  # noqa: E402
-
 from flask import request  # noqa: E402
 
 from app.api import ListArgsSchema  # noqa: E402
@@ -285,7 +283,7 @@ def list_incidents(args):
     filters = incident_services.BacklogFilters(status=args["status"], category=args["category"],
                                                supplier=args["supplier"], include_closed=True)
     try:
-        page = incident_services.backlog(filters, cursor=args["cursor"], limit=args["limit"])
+        page = incident_services.backlog(filters, cursor=args["cursor"], limit=args["limit"], with_costs=True)
     except BadCursor:
         abort(400, description="The cursor is not valid.")
     counts = incident_services.interaction_counts(page.items)

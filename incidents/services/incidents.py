@@ -166,12 +166,16 @@ def backlog_query(filters: BacklogFilters):
     return stmt
 
 
-def backlog(filters: BacklogFilters, cursor: str | None = None, limit: int = 50) -> Page[Incident]:
+def backlog(filters: BacklogFilters, cursor: str | None = None, limit: int = 50, *,
+            with_costs: bool = False) -> Page[Incident]:
     """Incidents by time left before their first-response breach: respond_by ascending, then id,
-    so overdue ones come first. Keyset-paged; raises app.pagination.BadCursor."""
+    so overdue ones come first. Keyset-paged; raises app.pagination.BadCursor. `with_costs`
+    loads their cost lines too (the API gives each incident's cost; the page does not)."""
     stmt = backlog_query(filters)
     stmt = stmt.options(selectinload(Incident.category), selectinload(Incident.assignee),
-                        selectinload(Incident.order), selectinload(Incident.cost_lines))
+                        selectinload(Incident.order))
+    if with_costs:
+        stmt = stmt.options(selectinload(Incident.cost_lines))
     # One part per status, each read from the (status, respond_by, id) index: a page then
     # costs the same at a million incidents as at a hundred (see keyset_page).
     statuses = ([] if filters.status else

@@ -72,8 +72,9 @@ def with_incident(permission: str):
     return decorator
 
 
-def _assignee_choices():
-    return choices([("", _("Nobody"))] + [(str(u.id), u.name) for u in services.assignable_users()])
+def _assignee_choices(users=None):
+    users = services.assignable_users() if users is None else users
+    return choices([("", _("Nobody"))] + [(str(u.id), u.name) for u in users])
 
 
 @bp.route("/incidents/")
@@ -84,11 +85,12 @@ def backlog():
         page = services.backlog(filters, cursor=request.args.get("cursor"), limit=current_app.config["PAGE_SIZE"])
     except BadCursor:
         abort(400)
+    users = services.assignable_users()
     form = AssignForm()
-    form.assignee.choices = _assignee_choices()
+    form.assignee.choices = _assignee_choices(users)
     args = {k: v for k, v in request.args.items() if k != "cursor"}
     return render_template("incidents/incidents/backlog.html", page=page, form=form, args=args, now=utcnow(),
-                           categories=services.all_categories(), users=services.assignable_users(),
+                           categories=services.all_categories(), users=users,
                            category=filters.category or "", supplier=filters.supplier or "",
                            assignee=shown["assignee"], traceable=shown["traceable"])
 

@@ -91,3 +91,34 @@ def test_list_filters_and_pages(api_client, make_supplier):
     assert client.get("/api/v1/incidents?category=lost_parcel", headers=headers).get_json()["items"] == []
     assert client.get("/api/v1/incidents?status=bogus", headers=headers).status_code == 422
     assert client.get("/api/v1/incidents?cursor=zzz", headers=headers).status_code == 400
+
+
+def test_the_list_gives_each_incidents_cost_and_the_page_reads_no_cost_lines(api_client, login_as):
+    from sqlalchemy import event
+
+    from incidents.services import incidents as svc
+    from tests.incidents.test_incident_services import new_incident
+
+    incident = new_incident()
+    svc.add_cost_line(incident, {"kind": "refund", "amount": "19.90"}, None)
+    svc.add_cost_line(incident, {"kind": "voucher", "amount": "5.10"}, None)
+    db.session.commit()
+    db.session.expire_all()
+    client, headers = api_client("viewer")
+    listed = client.get("/api/v1/incidents", headers=headers).get_json()["items"]
+    assert [(i["id"], i["cost_total"]) for i in listed] == [(incident.id, "25.00")]
+    # The backlog page shows no cost, so it does not read the cost lines.
+    statements = []
+    engine = db.session.get_bind()
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    page = login_as("viewer")
+    db.session.expire_all()
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        assert page.get("/incidents/").status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    assert not [s for s in statements if "incident_cost_lines" in s]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from app.config import ROOT_DIR, Config
+from app.config import ROOT_DIR, STATIC_DIR, Config
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -18,7 +18,7 @@ def create_app(config: Config | None = None) -> Flask:
         __name__,
         instance_path=str(config.INSTANCE_DIR),
         template_folder=str(ROOT_DIR / "templates"),
-        static_folder=str(ROOT_DIR / "static"),
+        static_folder=str(STATIC_DIR),
     )
     app.config.from_object(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,18 @@ from pathlib import Path
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_DIR = ROOT_DIR / "instance"
+#: Served to anyone, without signing in, by Flask's static route.
+STATIC_DIR = ROOT_DIR / "static"
+
+
+def _private_folder(setting: str, folder: Path) -> Path:
+    """`folder`, refused if it is inside STATIC_DIR: uploaded files, exports, the SQLite
+    database and the secret key live under the upload and instance folders."""
+    resolved, static = folder.resolve(), STATIC_DIR.resolve()
+    if resolved == static or static in resolved.parents:
+        raise RuntimeError(f"{setting} ({resolved}) is inside the static folder ({static}), which is served to "
+                           "anyone without signing in: choose a folder outside it.")
+    return folder
 
 
 def _bool_env(name: str, default: bool) -> bool:
@@ -47,9 +59,10 @@ def normalise_database_url(url: str) -> str:
 
 class Config:
     def __init__(self, instance_dir: Path | None = None) -> None:
-        self.INSTANCE_DIR = Path(
+        # Checked before anything (the generated secret key) is written there.
+        self.INSTANCE_DIR = _private_folder("CATENA_INSTANCE_DIR", Path(
             instance_dir or os.environ.get("CATENA_INSTANCE_DIR") or DEFAULT_INSTANCE_DIR
-        )
+        ))
         self.SECRET_KEY = _secret_key(self.INSTANCE_DIR)
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(
             os.environ.get("DATABASE_URL") or f"sqlite:///{self.INSTANCE_DIR / 'catena.sqlite'}"
@@ -60,7 +73,8 @@ class Config:
         self.CATENA_COMPANY_NAME = os.environ.get("CATENA_COMPANY_NAME", "Catena")
         #: Base URL used to build links that leave the application (e-mails, portal links).
         self.CATENA_BASE_URL = os.environ.get("CATENA_BASE_URL", "http://127.0.0.1:5000")
-        self.UPLOAD_DIR = Path(os.environ.get("CATENA_UPLOAD_DIR", self.INSTANCE_DIR / "uploads"))
+        self.UPLOAD_DIR = _private_folder("CATENA_UPLOAD_DIR",
+                                          Path(os.environ.get("CATENA_UPLOAD_DIR", self.INSTANCE_DIR / "uploads")))
         #: Whole-request limit; Werkzeug answers 413 before the body is read.
         self.MAX_CONTENT_LENGTH = int(os.environ.get("CATENA_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))
         #: Limit for one certificate file (PDF, PNG or JPEG).

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from app.config import ROOT_DIR, Config
+from app import create_app
+from app.config import ROOT_DIR, STATIC_DIR, Config, TestConfig
 from app.db import db
 from app.security import CONTENT_SECURITY_POLICY
 from tests.hostile.routes import all_routes
@@ -221,6 +222,27 @@ def test_uploads_are_stored_outside_the_static_folder(app, tmp_path):
     static = Path(app.static_folder).resolve()
     assert not Path(Config(instance_dir=tmp_path).UPLOAD_DIR).resolve().is_relative_to(static)
     assert not Path(Config().UPLOAD_DIR).resolve().is_relative_to(static)
+
+
+@pytest.mark.parametrize("where", ["uploads", "instance"])
+def test_an_upload_or_instance_folder_set_inside_static_is_refused_at_start(tmp_path, monkeypatch, where):
+    # Uploads, exports, the SQLite file and the secret key live under these two folders.
+    inside = STATIC_DIR / "vendor" / ".." / "catena-files"   # resolved before comparing
+    if where == "uploads":
+        monkeypatch.setenv("CATENA_UPLOAD_DIR", str(inside))
+        instance, setting = tmp_path / "instance", "CATENA_UPLOAD_DIR"
+    else:
+        instance, setting = inside, "CATENA_INSTANCE_DIR"
+    with pytest.raises(RuntimeError, match=f"{setting} .* is inside the static folder"):
+        create_app(TestConfig(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", instance_dir=instance))
+    # Refused before anything (the generated secret key, the uploads folder) was written there.
+    assert not (STATIC_DIR / "catena-files").exists()
+
+
+def test_folders_beside_the_static_one_are_accepted(tmp_path, monkeypatch):
+    monkeypatch.setenv("CATENA_UPLOAD_DIR", str(tmp_path / "static-uploads"))
+    config = TestConfig(database_url=f"sqlite:///{tmp_path / 'db.sqlite'}", instance_dir=tmp_path / "static")
+    assert create_app(config).config["UPLOAD_DIR"] == tmp_path / "static-uploads"
 
 
 def test_every_stored_file_is_served_through_send_stored():

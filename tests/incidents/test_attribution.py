@@ -389,3 +389,31 @@ def test_a_file_that_is_not_what_it_claims_is_refused_and_nothing_is_recorded(su
     assert response.status_code == 422
     assert "not a valid PDF, PNG, JPG file" in response.get_data(as_text=True)
     assert db.session.scalar(select(AttributionDecision).where(AttributionDecision.incident_id == incident.id)) is None
+
+
+def test_legs_an_attribution_names_cannot_be_deleted_and_nothing_else_goes(suppliers, make_user):
+    from sqlalchemy import func
+
+    from incidents.models import Leg, LegDayStat
+    from incidents.services.legs import LegsInUse, delete_legs
+
+    order = two_late_legs(suppliers)
+    other = make_chain([("last_mile", suppliers["courier"], t(10), t(10), None)])
+    blamed, spared = order.legs[0], order.legs[2]
+    attribution.decide(make_incident(order), [
+        {"leg_id": blamed.id, "share": Decimal(1), "root_cause": "late_handover"}], make_user("operator"))
+    db.session.commit()
+    legs_before = db.session.scalar(select(func.count()).select_from(Leg))
+    counted_before = db.session.scalar(select(func.sum(LegDayStat.legs)))
+    # One named leg in the list refuses the whole deletion, naming it.
+    with pytest.raises(LegsInUse) as refused:
+        delete_legs([spared.external_id, other.legs[0].external_id, blamed.external_id])
+    db.session.rollback()
+    assert blamed.external_id in str(refused.value.message) and refused.value.code == "legs_in_use"
+    assert db.session.scalar(select(func.count()).select_from(Leg)) == legs_before == 4
+    assert db.session.scalar(select(func.sum(LegDayStat.legs))) == counted_before == 4
+    # Without it, the others go, and the daily statistics with them.
+    assert delete_legs([spared.external_id, other.legs[0].external_id]) == 2
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(Leg)) == 2
+    assert db.session.scalar(select(func.sum(LegDayStat.legs))) == 2

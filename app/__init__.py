@@ -22,6 +22,9 @@ def create_app(config: Config | None = None) -> Flask:
     )
     app.config.from_object(config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    from app import logs
+
+    logs.configure()
 
     from app import extensions
 

@@ -151,8 +151,6 @@ scheduler_cli = AppGroup("scheduler", help="The scheduler process (run exactly o
 @click.option("--no-catch-up", is_flag=True, help="Do not run the audit programme's catch-up on start.")
 def run_command(no_catch_up):
     """Run the daily jobs until stopped (SIGTERM or Ctrl+C). First catches up missed audit firings."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = current_app._get_current_object()
     scheduler = build_scheduler(app)
     if not no_catch_up:

@@ -191,8 +191,6 @@ exports_cli = AppGroup("exports", help="Background list exports.")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
 def run_command(once, interval):
     """Run queued export jobs one at a time."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     while True:
         ran = run_once()
         if ran:

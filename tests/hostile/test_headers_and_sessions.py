@@ -328,3 +328,43 @@ def test_the_error_page_of_a_database_error_is_logged_with_the_detail(app, login
     with caplog.at_level("ERROR"):
         assert login_as("viewer").get("/suppliers/").status_code == 500
     assert "no_such_table" in caplog.text
+
+
+_LOGGING_PROCESS = """
+import sys
+from flask import request
+from app import create_app
+from app.config import TestConfig
+
+app = create_app(TestConfig(database_url=sys.argv[1], instance_dir=sys.argv[2]))
+app.config["PROPAGATE_EXCEPTIONS"] = False
+
+
+@app.route("/fails")
+def fails():
+    # An error quoting what it was given, as a parser's or a mail server's often does.
+    raise RuntimeError(f"unknown user {request.args['user']}")
+
+
+assert app.test_client().get(sys.argv[3]).status_code == 500
+"""
+
+
+def test_a_newline_in_logged_text_cannot_forge_a_log_line(tmp_path):
+    """HOSTILE B32: a process of Catena logs one JSON object per line, so text from outside
+    (here in an exception the error handler logs with its traceback) stays inside its record."""
+    import json
+    import subprocess
+    import sys
+
+    forged = "admin\n2026-11-22 INFO login ok user=root"
+    run = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _LOGGING_PROCESS, f"sqlite:///{tmp_path / 'db.sqlite'}",
+         str(tmp_path / "instance"), "/fails?user=admin%0A2026-11-22%20INFO%20login%20ok%20user%3Droot"],
+        cwd=ROOT_DIR, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    records = [json.loads(line) for line in run.stderr.splitlines()]   # every line is a whole record
+    assert [(r["level"], r["name"], r["message"]) for r in records] == [
+        ("ERROR", "app.errors", "unhandled error on GET /fails")]
+    assert f"RuntimeError: unknown user {forged}" in records[0]["exc_info"]
+    assert not any(line.startswith("2026-11-22") for line in run.stderr.splitlines())

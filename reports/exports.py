@@ -163,6 +163,7 @@ def _current_language() -> str:
 # The kinds ------------------------------------------------------------------------------
 
 def _register_kinds() -> None:
+    from app.auth.models import User
     from audits.action_forms import action_filters_from_args
     from audits.audit_forms import audit_filters_from_args
     from audits.models import (
@@ -197,7 +198,6 @@ def _register_kinds() -> None:
     from suppliers.forms import supplier_filters_from_args
     from suppliers.models import CHAIN_ROLE_LABELS, RISK_CLASS_LABELS, STATUS_LABELS, Supplier
     from suppliers.services import supplier_query
-    from app.auth.models import User
 
     # Suppliers: the register's list (suppliers.index).
     register(ExportKind(

@@ -16,9 +16,9 @@ Everything is aggregated in SQL, no Python loop over legs: per SLA series, one s
 the daily statistics for settled days and one over the legs of the last days, for all the
 suppliers and periods asked. Series measured together (`measure_many`: a supplier's results,
 a ranking, the dashboard) whose periods and versions are whole months share one read of the
-monthly sums of those statistics (`month_totals.MonthTotals`) for their settled months. Percentiles read monthly delay histograms (exact to the hundredth
-of an hour they are shown in), or rank the legs for weekly SLAs and versions that change
-mid-month. Incidents per 1,000 legs read daily statistics of attributed shares.
+monthly sums of those statistics (`month_totals.MonthTotals`) for their settled months.
+Percentiles read monthly delay histograms (exact to the hundredth of an hour they are shown
+in), or rank the legs for weekly SLAs and versions that change mid-month. Incidents per 1,000 legs read daily statistics of attributed shares.
 """
 from __future__ import annotations
 
@@ -344,10 +344,7 @@ def _months_in(period: Period) -> list[dt.date]:
 def _version_on(versions, day: dt.date) -> ServiceStandard | None:
     """The version that judges a day's legs: the first in version order that covers it, as
     `_version_case` picks in SQL."""
-    for v in versions:
-        if v.valid_from <= day and (v.valid_to is None or day <= v.valid_to):
-            return v
-    return None
+    return next((v for v in versions if v.is_in_force_on(day)), None)
 
 
 def _add_settled_months(totals, metric: str, versions, supplier_ids, periods, cutoff_day: dt.date,
